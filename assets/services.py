@@ -284,7 +284,9 @@ def component_update(*, component, user, reason="", **fields):
 
 def _lock(position, component):
     """Lock the position, then the component (always in that order), and return fresh copies."""
-    position = Position.objects.select_for_update().select_related("parent", "site").get(pk=position.pk)
+    position = (
+        Position.objects.select_for_update(of=("self",)).select_related("parent", "site").get(pk=position.pk)
+    )
     component = Component.objects.select_for_update().get(pk=component.pk)
     return position, component
 
