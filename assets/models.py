@@ -134,6 +134,7 @@ class Component(models.Model):
 
     class Meta:
         ordering = ["kind", "serial"]
+        permissions = [("set_component_status", "Can set the status of a component")]
         constraints = [
             models.UniqueConstraint(fields=["kind", "serial"], name="component_serial_unique_per_kind"),
             # Target of the composite foreign keys in migration 0002.
@@ -144,7 +145,13 @@ class Component(models.Model):
                 name="device_id_unique_per_kind",
             ),
             models.CheckConstraint(
-                condition=Q(kind=Kind.BUSBAR, dock_count__gte=MIN_DOCKS, dock_count__lte=MAX_DOCKS)
+                # isnull=False: a NULL dock count would make the comparisons NULL, and the CHECK pass.
+                condition=Q(
+                    kind=Kind.BUSBAR,
+                    dock_count__isnull=False,
+                    dock_count__gte=MIN_DOCKS,
+                    dock_count__lte=MAX_DOCKS,
+                )
                 | (~Q(kind=Kind.BUSBAR) & Q(dock_count__isnull=True)),
                 name="component_dock_count_busbars_only",
             ),

@@ -2,10 +2,14 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from assets.models import (
+    PLACEMENT,
+    Case,
     Component,
     Installation,
     Kind,
@@ -72,6 +76,19 @@ def case_in_pms_dock_at(*, pms_id, pms_dock, at):
     )
 
 
+def case_holding_board_at(board, at):
+    """The Case that held acquisition board ``board`` (a Component or its hardware id) at ``at``, or None.
+
+    Older gateways report the board's hardware id as the pack id; this turns it into the Case.
+    """
+    if isinstance(board, Component):
+        board_filter = {"component": board}
+    else:
+        board_filter = {"component__kind": Kind.ACQ_BOARD, "component__serial": board}
+    holding = Installation.objects.filter(active_at(at), position_kind=Kind.ACQ_BOARD, **board_filter)
+    return Case.objects.filter(pk=Subquery(holding.values("position__parent")[:1])).first()
+
+
 @dataclass(frozen=True)
 class Location:
     """Where a position sat at one instant: the site and the path down to it."""
@@ -120,3 +137,95 @@ def location_of_component(component, at=None):
 
 def component_by_serial(kind, serial):
     return Component.objects.filter(kind=kind, serial=serial).first()
+
+
+# --- What is where now, in bulk: for lists in the admin, the API and the pages ------------------------------
+
+_ON_SITE_SQL = """
+WITH RECURSIVE on_site(component_id) AS (
+    SELECT i.component_id FROM assets_installation i
+    JOIN assets_position p ON p.id = i.position_id
+    WHERE i.removed_at IS NULL AND p.site_id = %s
+  UNION ALL
+    SELECT i.component_id FROM on_site
+    JOIN assets_position p ON p.parent_id = on_site.component_id
+    JOIN assets_installation i ON i.position_id = p.id AND i.removed_at IS NULL
+)
+SELECT component_id FROM on_site
+"""
+
+# For each component, the positions of its open installation and of its parents' up to the top, top first.
+_CHAIN_UP_SQL = """
+WITH RECURSIVE chain(component_id, position_id, depth) AS (
+    SELECT i.component_id, i.position_id, 0 FROM assets_installation i
+    WHERE i.removed_at IS NULL AND i.component_id = ANY(%s)
+  UNION ALL
+    SELECT chain.component_id, i.position_id, chain.depth + 1 FROM chain
+    JOIN assets_position p ON p.id = chain.position_id
+    JOIN assets_installation i ON i.component_id = p.parent_id AND i.removed_at IS NULL
+)
+SELECT component_id, array_agg(position_id ORDER BY depth DESC) FROM chain GROUP BY component_id
+"""
+
+
+def components_on_site(site):
+    """Components on ``site`` now: installed on it directly, or inside something that is (at any depth)."""
+    return Component.objects.filter(pk__in=RawSQL(_ON_SITE_SQL, [site.pk]))
+
+
+def current_locations(components):
+    """{component id: Location now} for those of ``components`` that are installed, in two queries."""
+    ids = [component.pk for component in components]
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_CHAIN_UP_SQL, [ids])
+        chains = dict(cursor.fetchall())
+    position_ids = {pk for chain in chains.values() for pk in chain}
+    positions = Position.objects.select_related("site").in_bulk(position_ids)
+    locations = {}
+    for component_id, chain in chains.items():
+        path = tuple(positions[pk] for pk in chain)
+        top = path[0]
+        if top.parent_id is not None:
+            locations[component_id] = Location(site=None, path=path)
+            continue
+        cabinet = next((p for p in path if p.kind == Kind.CABINET), None)
+        locations[component_id] = Location(
+            site=top.site, path=path, cabinet_number=cabinet.number if cabinet else None
+        )
+    return locations
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One position inside a component, what it holds, and what that holds in turn."""
+
+    position: Position
+    component: Component | None
+    children: tuple["Slot", ...] = ()
+
+
+def contents_of(component, at=None):
+    """The tree of positions inside ``component`` at ``at`` (default now), in placement order."""
+    at = at or timezone.now()
+    kind_order = list(PLACEMENT)
+    positions = sorted(
+        Position.objects.filter(parent=component), key=lambda p: (kind_order.index(p.kind), p.number)
+    )
+    if not positions:
+        return ()
+    occupants = {
+        installation.position_id: installation.component
+        for installation in Installation.objects.filter(active_at(at), position__in=positions).select_related(
+            "component"
+        )
+    }
+    return tuple(
+        Slot(
+            position=position,
+            component=occupants.get(position.pk),
+            children=contents_of(occupants[position.pk], at) if position.pk in occupants else (),
+        )
+        for position in positions
+    )

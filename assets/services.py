@@ -6,11 +6,14 @@ the place; where the error belongs to one input, it is keyed by that input's nam
 """
 
 import re
+from collections import Counter
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
-from simple_history.utils import update_change_reason
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from assets.models import (
     CELL_BLOCKS_PER_CASE,
@@ -38,6 +41,36 @@ CHILD_POSITIONS = {
 }
 # Statuses a removed component may go to, and statuses set_status may set.
 RESTING_STATUSES = [Status.IN_STOCK, Status.FAULTY, Status.IN_REPAIR, Status.RETIRED]
+# Kinds whose configured id (the device id in their telemetry) is unique; see the model's constraints.
+DEVICE_ID_UNIQUE_KINDS = [Kind.MPPT, Kind.INVERTER]
+# What component_update may change; kind, status and dock count follow their own rules.
+EDITABLE_FIELDS = {
+    "serial",
+    "model_number",
+    "manufacturer",
+    "supplier",
+    "purchase_order",
+    "received_on",
+    "cost",
+    "warranty_end",
+    "batch",
+    "notes",
+    "configured_id",
+    "controller_type",
+}
+
+
+def noun(kind):
+    """The kind as a word within a sentence: 'acquisition board', but 'FET board'."""
+    label = Kind(kind).label
+    return label if label[:2].isupper() else label[0].lower() + label[1:]
+
+
+def a_noun(kind, *, start=False):
+    """'an acquisition board', 'a FET'; 'An ...' when ``start``s a sentence."""
+    word = noun(kind)
+    article = "an" if word[0] in "aeiouAEIOU" else "a"
+    return f"{article.capitalize() if start else article} {word}"
 
 
 def describe(component):
@@ -54,15 +87,16 @@ def describe_place(position, at=None):
     return position.label
 
 
-def _history_reason(instance, reason):
-    if reason:
-        update_change_reason(instance, reason[:100])
+REASON_LENGTH = Installation._meta.get_field("reason").max_length
+# django-simple-history keeps at most this many characters of a change reason.
+HISTORY_REASON_LENGTH = 100
 
 
 def _save_with_history(instance, *, user, reason):
+    """Save ``instance``; its history record names ``user`` and ``reason``."""
     instance._history_user = user
+    instance._change_reason = reason[:HISTORY_REASON_LENGTH] or None
     instance.save()
-    _history_reason(instance, reason)
 
 
 def _record_event(component, event_type, *, user, at, reason="", note="", position=None, from_status=""):
@@ -79,10 +113,20 @@ def _record_event(component, event_type, *, user, at, reason="", note="", positi
     )
 
 
+def _check_reason(reason):
+    if len(reason) > REASON_LENGTH:
+        raise ValidationError(
+            {
+                "reason": f"A reason has at most {REASON_LENGTH} characters, not {len(reason)}; "
+                "put the details in the note."
+            }
+        )
+
+
 def _check_time(at):
     now = timezone.now()
     at = at or now
-    if at > now + timezone.timedelta(minutes=5):
+    if at > now + timedelta(minutes=5):
         raise ValidationError({"at": "The time of a change cannot be in the future."})
     return at
 
@@ -110,13 +154,10 @@ def site_position(*, site, kind, number):
     """The numbered cabinet, MPPT or inverter position of ``site``; created on first use within range."""
     highest = PLACEMENT[kind][1]
     if PLACEMENT[kind][0] is not None:
-        raise ValidationError({"kind": f"A {Kind(kind).label.lower()} is not installed directly on a site."})
+        raise ValidationError({"kind": f"{a_noun(kind, start=True)} is not installed directly on a site."})
     if not 1 <= number <= highest:
         raise ValidationError(
-            {
-                "number": f"{Kind(kind).label} {number} does not exist: "
-                f"a site has {Kind(kind).label.lower()}s 1-{highest}."
-            }
+            {"number": f"{Kind(kind).label} {number} does not exist: a site has {noun(kind)}s 1-{highest}."}
         )
     position, _ = Position.objects.get_or_create(site=site, kind=kind, number=number)
     return position
@@ -132,12 +173,12 @@ def child_position(*, parent, kind, number=1):
     if parent.kind == Kind.BUSBAR and kind == Kind.CASE:
         message = f"Dock {number} does not exist: busbar {parent.serial} has {parent.dock_count} docks"
     elif PLACEMENT.get(kind, (None,))[0] != parent.kind:
-        message = f"A {Kind(kind).label.lower()} does not go in a {Kind(parent.kind).label.lower()}"
+        message = f"{a_noun(kind, start=True)} does not go in {a_noun(parent.kind)}"
     else:
         highest = PLACEMENT[kind][1]
         message = (
             f"{Kind(kind).label} {number} does not exist: {describe(parent)} has "
-            f"{Kind(kind).label.lower()} positions 1-{highest}"
+            f"{noun(kind)} positions 1-{highest}"
         )
     raise ValidationError({"position": message})
 
@@ -206,6 +247,9 @@ def components_receive(
         f"{kind.label} {serial} already exists ({Status(status).label.lower()})."
         for serial, status in existing
     ]
+    if kind in DEVICE_ID_UNIQUE_KINDS and configured_ids:
+        taken = Component.objects.filter(kind=kind, configured_id__in=configured_ids.values())
+        errors += [f"Device id {other.configured_id} is already {describe(other)}'s." for other in taken]
     if errors:
         raise ValidationError({"serials": errors})
     if kind == Kind.BUSBAR and not (dock_count and MIN_DOCKS <= dock_count <= MAX_DOCKS):
@@ -220,17 +264,16 @@ def components_receive(
         raise ValidationError({"controller_type": "Only controllers have a controller type."})
 
     configured_ids = configured_ids or {}
-    today = timezone.localdate()
-    components = []
-    for serial in serials:
-        component = Component(
+    reason = f"Received on PO {purchase_order}" if purchase_order else "Received"
+    components = [
+        Component(
             kind=kind,
             serial=serial,
             model_number=model_number,
             manufacturer=manufacturer,
             supplier=supplier,
             purchase_order=purchase_order,
-            received_on=received_on or today,
+            received_on=received_on or timezone.localdate(),
             cost=cost,
             warranty_end=warranty_end,
             batch=batch,
@@ -240,41 +283,63 @@ def components_receive(
             configured_id=configured_ids.get(serial, ""),
             status=Status.IN_STOCK,
         )
-        try:
-            with transaction.atomic():
-                _save_with_history(component, user=user, reason=f"Received on PO {purchase_order}".strip())
-        except IntegrityError as error:
-            raise ValidationError(
-                {"serials": [f"{kind.label} {serial} could not be saved: {error}."]}
-            ) from error
-        _create_child_positions(component)
-        _record_event(
-            component, ComponentEvent.Type.RECEIVED, user=user, at=timezone.now(), reason=purchase_order
+        for serial in serials
+    ]
+    for component in components:
+        component.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            components = bulk_create_with_history(
+                components, Component, default_user=user, default_change_reason=reason
+            )
+    except IntegrityError as error:
+        # Only a receive of the same serials (or device ids) committed meanwhile gets here.
+        raise ValidationError(
+            {"serials": [f"{kind.label} serials or configured ids were taken meanwhile: {error}"]}
+        ) from error
+    _create_child_positions(components, user=user)
+    now = timezone.now()
+    ComponentEvent.objects.bulk_create(
+        ComponentEvent(
+            component=component,
+            type=ComponentEvent.Type.RECEIVED,
+            occurred_at=now,
+            user=user,
+            to_status=component.status,
+            reason=purchase_order,
         )
-        components.append(component)
+        for component in components
+    )
     return components
 
 
-def _create_child_positions(component):
-    slots = list(CHILD_POSITIONS.get(component.kind, []))
-    if component.kind == Kind.BUSBAR:
-        slots = [(Kind.CASE, component.dock_count)]
-    Position.objects.bulk_create(
-        Position(parent=component, parent_kind=component.kind, kind=kind, number=n)
-        for kind, count in slots
-        for n in range(1, count + 1)
-    )
+def _create_child_positions(components, *, user=None):
+    """The empty positions that come with each component: docks of a busbar, cell blocks of a case ..."""
+    positions = []
+    for component in components:
+        slots = CHILD_POSITIONS.get(component.kind, [])
+        if component.kind == Kind.BUSBAR:
+            slots = [(Kind.CASE, component.dock_count)]
+        positions += [
+            Position(parent=component, parent_kind=component.kind, kind=kind, number=n)
+            for kind, count in slots
+            for n in range(1, count + 1)
+        ]
+    bulk_create_with_history(positions, Position, default_user=user)
 
 
 @transaction.atomic
 def component_update(*, component, user, reason="", **fields):
-    """Edit descriptive and procurement fields. Kind, serial, status and dock count have their own rules."""
-    forbidden = {"kind", "status", "dock_count", "id"} & fields.keys()
-    if forbidden:
-        raise ValidationError({name: "This cannot be edited here." for name in forbidden})
+    """Edit descriptive and procurement fields (EDITABLE_FIELDS), e.g. correct a mistyped serial."""
+    not_editable = fields.keys() - EDITABLE_FIELDS
+    if not_editable:
+        raise ValidationError({name: "This cannot be edited here." for name in sorted(not_editable)})
     for name, value in fields.items():
         setattr(component, name, value)
     component.full_clean()
+    installation = installation_at(component=component)
+    if installation is not None:
+        _check_controller_pms_id(component, installation.position, timezone.now())
     _save_with_history(component, user=user, reason=reason)
     return component
 
@@ -282,13 +347,16 @@ def component_update(*, component, user, reason="", **fields):
 # --- Installation ------------------------------------------------------------------------------------------
 
 
-def _lock(position, component):
-    """Lock the position, then the component (always in that order), and return fresh copies."""
-    position = (
-        Position.objects.select_for_update(of=("self",)).select_related("parent", "site").get(pk=position.pk)
-    )
-    component = Component.objects.select_for_update().get(pk=component.pk)
-    return position, component
+def _lock(placements):
+    """Lock the positions, then the components of (component, position) pairs, and return fresh copies.
+
+    Every write locks positions before components, each in primary-key order, so writers never deadlock.
+    """
+    positions = Position.objects.select_for_update(of=("self",)).select_related("parent", "site")
+    positions = positions.order_by("pk").in_bulk([position.pk for _, position in placements])
+    components = Component.objects.select_for_update().order_by("pk")
+    components = components.in_bulk([component.pk for component, _ in placements])
+    return [(components[component.pk], positions[position.pk]) for component, position in placements]
 
 
 def _check_fits(component, position):
@@ -296,32 +364,44 @@ def _check_fits(component, position):
         raise ValidationError(
             {
                 "position": f"{describe(component)} cannot go in {position.label}: "
-                f"{position.label} takes a {Kind(position.kind).label.lower()}."
+                f"{position.label} takes {a_noun(position.kind)}."
             }
         )
 
 
-def _check_installable(component, at):
-    if component.status == Status.INSTALLED:
-        current = installation_at(component=component)
-        where = describe_place(current.position) if current else "somewhere"
-        raise ValidationError(
-            {"component": f"{describe(component)} is installed at {where}; remove it first."}
-        )
-    if component.status != Status.IN_STOCK:
-        raise ValidationError(
-            {
-                "component": f"{describe(component)} is {Status(component.status).label.lower()}; "
-                "only components in stock can be installed."
-            }
-        )
-    later = (
-        Installation.objects.filter(component=component, removed_at__gt=at).order_by("-removed_at").first()
-    )
-    if later is not None:
-        raise ValidationError(
-            {"at": f"{describe(component)} was installed elsewhere until {later.removed_at:%Y-%m-%d %H:%M}."}
-        )
+def _check_installable(placements, at):
+    """Each component of the (component, position) pairs fits its position, is in stock and was not
+    installed anywhere after ``at``."""
+    installed_later = {
+        installation.component_id: installation
+        for installation in Installation.objects.filter(
+            component__in=[component for component, _ in placements], removed_at__gt=at
+        ).order_by("removed_at")
+    }
+    for component, position in placements:
+        _check_fits(component, position)
+        if component.status == Status.INSTALLED:
+            current = installation_at(component=component)
+            where = describe_place(current.position) if current else "somewhere"
+            raise ValidationError(
+                {"component": f"{describe(component)} is installed at {where}; remove it first."}
+            )
+        if component.status != Status.IN_STOCK:
+            raise ValidationError(
+                {
+                    "component": f"{describe(component)} is {Status(component.status).label.lower()}; "
+                    "only components in stock can be installed."
+                }
+            )
+        later = installed_later.get(component.pk)
+        if later is not None:
+            raise ValidationError(
+                {
+                    "at": f"{describe(component)} was installed elsewhere until "
+                    f"{later.removed_at:%Y-%m-%d %H:%M}."
+                }
+            )
+        _check_controller_pms_id(component, position, at)
 
 
 def _check_controller_pms_id(component, position, at):
@@ -338,41 +418,79 @@ def _check_controller_pms_id(component, position, at):
         )
 
 
-def _open_installation(component, position, *, user, at, reason, note):
+def _check_positions_free(positions, at):
+    """No position holds anything at ``at`` or later (an installation from ``at`` on is open-ended)."""
+    occupant = (
+        Installation.objects.filter(Q(removed_at__isnull=True) | Q(removed_at__gt=at), position__in=positions)
+        .select_related("component", "position")
+        .order_by("installed_at")
+        .first()
+    )
+    if occupant is None:
+        return
+    place, occupant_name = describe_place(occupant.position, at), describe(occupant.component)
+    if occupant.installed_at <= at:
+        message = f"{place} holds {occupant_name}; remove or swap it first."
+    else:
+        message = (
+            f"{place} holds {occupant_name} from {occupant.installed_at:%Y-%m-%d %H:%M}; "
+            f"an installation there from {at:%Y-%m-%d %H:%M} would overlap it."
+        )
+    raise ValidationError({"position": message})
+
+
+def _open_installations(placements, *, user, at, reason, note):
+    """Install each (component, position) pair at ``at``: installation, status and event, with history."""
+    installations = [
+        Installation(
+            component=component,
+            component_kind=component.kind,
+            position=position,
+            position_kind=position.kind,
+            installed_at=at,
+            installed_by=user,
+            reason=reason,
+            note=note,
+        )
+        for component, position in placements
+    ]
     try:
         with transaction.atomic():
-            installation = Installation(
+            installations = bulk_create_with_history(
+                installations, Installation, default_user=user, default_change_reason=reason or None
+            )
+    except IntegrityError as error:
+        # Only a concurrent write of a past installation gets past the checks made under the locks.
+        occupied = " or ".join(
+            f"{describe(component)} or {describe_place(position, at)}" for component, position in placements
+        )
+        raise ValidationError({"at": f"{occupied} was occupied at {at:%Y-%m-%d %H:%M}."}) from error
+    events = []
+    for component, position in placements:
+        events.append(
+            ComponentEvent(
                 component=component,
-                component_kind=component.kind,
+                type=ComponentEvent.Type.INSTALLED,
+                occurred_at=at,
+                user=user,
                 position=position,
-                position_kind=position.kind,
-                installed_at=at,
-                installed_by=user,
+                from_status=component.status,
+                to_status=Status.INSTALLED,
                 reason=reason,
                 note=note,
             )
-            _save_with_history(installation, user=user, reason=reason)
-    except IntegrityError as error:
-        raise ValidationError(
-            {
-                "at": f"{describe(component)} or {describe_place(position, at)} "
-                f"was occupied at {at:%Y-%m-%d %H:%M}."
-            }
-        ) from error
-    from_status = component.status
-    component.status = Status.INSTALLED
-    _save_with_history(component, user=user, reason=reason)
-    _record_event(
-        component,
-        ComponentEvent.Type.INSTALLED,
-        user=user,
-        at=at,
-        reason=reason,
-        note=note,
-        position=position,
-        from_status=from_status,
+        )
+        component.status = Status.INSTALLED
+        component.updated_at = timezone.now()
+    bulk_update_with_history(
+        [component for component, _ in placements],
+        Component,
+        ["status", "updated_at"],
+        default_user=user,
+        default_change_reason=reason or None,
     )
-    return installation
+    ComponentEvent.objects.bulk_create(events)
+    return installations
 
 
 def _close_installation(installation, *, user, at, reason, note, new_status):
@@ -412,32 +530,47 @@ def _close_installation(installation, *, user, at, reason, note, new_status):
     )
 
 
-@transaction.atomic
 def component_install(*, component, position, user, reason="", note="", at=None):
+    [installation] = components_install(
+        placements=[(component, position)], user=user, reason=reason, note=note, at=at
+    )
+    return installation
+
+
+@transaction.atomic
+def components_install(*, placements, user, reason="", note="", at=None):
+    """Install each (component, position) pair at the same time, e.g. fill a busbar's docks. All or none."""
+    _check_reason(reason)
     at = _check_time(at)
-    position, component = _lock(position, component)
-    _check_fits(component, position)
-    _check_installable(component, at)
-    _check_controller_pms_id(component, position, at)
-    occupant = installation_at(position=position, at=at)
-    if occupant is not None:
-        raise ValidationError(
-            {
-                "position": f"{describe_place(position, at)} holds {describe(occupant.component)}; "
-                "remove or swap it first."
-            }
-        )
-    return _open_installation(component, position, user=user, at=at, reason=reason, note=note)
+    return _install_all(placements, user=user, at=at, reason=reason, note=note)
+
+
+def _install_all(placements, *, user, at, reason, note=""):
+    """Install every (component, position) pair at ``at`` after checking them all: all or none."""
+    repeated = [describe(c) for c, count in Counter(c for c, _ in placements).items() if count > 1]
+    repeated += [describe_place(p) for p, count in Counter(p for _, p in placements).items() if count > 1]
+    if repeated:
+        raise ValidationError({"placements": [f"{name} is listed more than once." for name in repeated]})
+    placements = _lock(placements)
+    _check_installable(placements, at)
+    _check_positions_free([position for _, position in placements], at)
+    return _open_installations(placements, user=user, at=at, reason=reason, note=note)
 
 
 @transaction.atomic
 def component_remove(*, component, user, reason, new_status=Status.IN_STOCK, note="", at=None):
+    _check_reason(reason)
     at = _check_time(at)
-    component = Component.objects.select_for_update().get(pk=component.pk)
     installation = Installation.objects.filter(component=component, removed_at__isnull=True).first()
     if installation is None:
         raise ValidationError({"component": f"{describe(component)} is not installed anywhere."})
-    Position.objects.select_for_update().get(pk=installation.position_id)
+    [(component, _)] = _lock([(component, installation.position)])
+    # Someone may have removed or swapped it while this waited for the locks.
+    installation = Installation.objects.filter(pk=installation.pk, removed_at__isnull=True).first()
+    if installation is None:
+        raise ValidationError(
+            {"component": f"{describe(component)} was removed or swapped meanwhile. Reload and check."}
+        )
     installation.component = component
     _close_installation(installation, user=user, at=at, reason=reason, note=note, new_status=new_status)
     return installation
@@ -452,8 +585,9 @@ def component_swap(
     ``old_component`` is what the engineer saw there: if someone else changed the position meanwhile, the
     swap fails with a clear error instead of replacing a component nobody looked at.
     """
+    _check_reason(reason)
     at = _check_time(at)
-    position, new_component = _lock(position, new_component)
+    [(new_component, position)] = _lock([(new_component, position)])
     current = (
         Installation.objects.filter(position=position, removed_at__isnull=True)
         .select_related("component")
@@ -472,12 +606,13 @@ def component_swap(
         )
     if new_component.pk == old_component.pk:
         raise ValidationError({"new_component": f"{describe(new_component)} is already at {place}."})
-    _check_fits(new_component, position)
-    _check_installable(new_component, at)
-    _check_controller_pms_id(new_component, position, at)
+    _check_installable([(new_component, position)], at)
     current.component = Component.objects.select_for_update().get(pk=current.component_id)
     _close_installation(current, user=user, at=at, reason=reason, note=note, new_status=old_component_status)
-    return _open_installation(new_component, position, user=user, at=at, reason=reason, note=note)
+    [installation] = _open_installations(
+        [(new_component, position)], user=user, at=at, reason=reason, note=note
+    )
+    return installation
 
 
 def case_swap(*, dock, old_case, new_case, user, reason, old_case_status, note="", at=None):
@@ -495,6 +630,7 @@ def case_swap(*, dock, old_case, new_case, user, reason, old_case_status, note="
 
 @transaction.atomic
 def component_set_status(*, component, status, user, reason, note=""):
+    _check_reason(reason)
     component = Component.objects.select_for_update().get(pk=component.pk)
     if status not in RESTING_STATUSES:
         raise ValidationError(
@@ -526,32 +662,44 @@ def component_set_status(*, component, status, user, reason, note=""):
 
 
 @transaction.atomic
-def case_assemble(*, case, user, cell_blocks, acq_board, fet_board, fets=(), reason="Assembly"):
+def case_assemble(*, case, user, cell_blocks, acq_board, fet_board, fets=(), reason="Assembly", at=None):
     """Fit a case from stock: 14 cell blocks (in position order), its acquisition board, its FET board and
     optionally the FET board's 2 FETs. All or nothing."""
+    _check_reason(reason)
+    at = _check_time(at)
     if len(cell_blocks) != CELL_BLOCKS_PER_CASE:
         raise ValidationError(
             {"cell_blocks": f"A case takes {CELL_BLOCKS_PER_CASE} cell blocks, not {len(cell_blocks)}."}
         )
     if fets and len(fets) != FETS_PER_BOARD:
         raise ValidationError({"fets": f"A FET board carries {FETS_PER_BOARD} FETs, not {len(fets)}."})
-    at = timezone.now()
-    parts = [(Kind.CELL_BLOCK, n, block) for n, block in enumerate(cell_blocks, start=1)]
-    parts += [(Kind.ACQ_BOARD, 1, acq_board), (Kind.FET_BOARD, 1, fet_board)]
-    for kind, number, part in parts:
-        component_install(
-            component=part,
-            position=child_position(parent=case, kind=kind, number=number),
-            user=user,
-            reason=reason,
-            at=at,
+    expected_kinds = [
+        ("case", Kind.CASE, [case]),
+        ("cell_blocks", Kind.CELL_BLOCK, cell_blocks),
+        ("acq_board", Kind.ACQ_BOARD, [acq_board]),
+        ("fet_board", Kind.FET_BOARD, [fet_board]),
+        ("fets", Kind.FET, fets),
+    ]
+    wrong_kinds = {
+        field: f"{describe(part)} is not {a_noun(kind)}."
+        for field, kind, parts in expected_kinds
+        for part in parts
+        if part.kind != kind
+    }
+    if wrong_kinds:
+        raise ValidationError(wrong_kinds)
+    parts = [(case, Kind.CELL_BLOCK, n, block) for n, block in enumerate(cell_blocks, start=1)]
+    parts += [(case, Kind.ACQ_BOARD, 1, acq_board), (case, Kind.FET_BOARD, 1, fet_board)]
+    parts += [(fet_board, Kind.FET, n, fet) for n, fet in enumerate(fets, start=1)]
+    slots = {
+        (p.parent_id, p.kind, p.number): p for p in Position.objects.filter(parent__in=[case, fet_board])
+    }
+    placements = [
+        (
+            part,
+            slots.get((parent.pk, kind, number)) or child_position(parent=parent, kind=kind, number=number),
         )
-    for number, fet in enumerate(fets, start=1):
-        component_install(
-            component=fet,
-            position=child_position(parent=fet_board, kind=Kind.FET, number=number),
-            user=user,
-            reason=reason,
-            at=at,
-        )
+        for parent, kind, number, part in parts
+    ]
+    _install_all(placements, user=user, at=at, reason=reason)
     return case

@@ -65,7 +65,7 @@ class ComponentFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def positions(self, create, extracted, **kwargs):
         if create:
-            services._create_child_positions(self)
+            services._create_child_positions([self])
 
 
 class CaseFactory(ComponentFactory):
@@ -167,3 +167,13 @@ def build_site(*, cabinets=1, docks=12, cases=True, pms_id=None, user=None, at=N
                 services.component_install(component=case, position=dock, user=user, at=at)
                 site.test_cases[(cabinet_number, dock_number)] = case
     return site
+
+
+def case_parts():
+    """Stock parts for ``services.case_assemble``: 14 cell blocks, both boards and 2 FETs, as keyword args."""
+    return {
+        "cell_blocks": ComponentFactory.create_batch(14, kind=Kind.CELL_BLOCK),
+        "acq_board": AcqBoardFactory(),
+        "fet_board": ComponentFactory(kind=Kind.FET_BOARD),
+        "fets": ComponentFactory.create_batch(2, kind=Kind.FET),
+    }

@@ -1,0 +1,268 @@
+"""The Django admin for warehouse staff. Every write goes through assets.services."""
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from simple_history.admin import SimpleHistoryAdmin
+
+from assets import permissions, selectors, services
+from assets.forms import (
+    AssembleCaseForm,
+    ComponentForm,
+    ReceiveShipmentForm,
+    SiteCreateForm,
+    StatusChangeForm,
+    add_service_errors,
+)
+from assets.models import Case, Component, ComponentEvent, Installation, Position, Site
+
+
+class CurrentSiteFilter(admin.SimpleListFilter):
+    title = "site (now)"
+    parameter_name = "site"
+
+    def lookups(self, request, model_admin):
+        return [(site.pk, str(site)) for site in Site.objects.all()]
+
+    def queryset(self, request, queryset):
+        site = Site.objects.filter(pk=self.value()).first() if (self.value() or "").isdigit() else None
+        if site is None:
+            return queryset
+        return queryset.filter(pk__in=selectors.components_on_site(site).values("pk"))
+
+
+class NoDeleteMixin:
+    """Components, sites and their history are kept for life."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyMixin(NoDeleteMixin):
+    """Written only by the services (install, remove, swap, receive, set status)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
+    """History rows: shown, never written here."""
+
+    extra = 0
+    can_delete = False
+
+
+class InstallationInline(ReadOnlyInline):
+    model = Installation
+    fk_name = "component"
+    verbose_name_plural = "installation history"
+    fields = [
+        "position",
+        "installed_at",
+        "installed_by",
+        "reason",
+        "removed_at",
+        "removed_by",
+        "removal_reason",
+    ]
+    readonly_fields = fields
+    ordering = ["-installed_at"]
+
+
+class EventInline(ReadOnlyInline):
+    model = ComponentEvent
+    fields = ["occurred_at", "type", "from_status", "to_status", "user", "position", "reason", "note"]
+    readonly_fields = fields
+
+
+class AssetAdmin(NoDeleteMixin, SimpleHistoryAdmin):
+    # Extra pages as (route, url name suffix, view method name); the url name is assets_<model>_<suffix>.
+    extra_pages = ()
+
+    def revert_disabled(self, request, obj=None):
+        # A revert would write around the services and their rules: history is for reading.
+        return True
+
+    def get_urls(self):
+        extra = [
+            path(
+                route,
+                self.admin_site.admin_view(getattr(self, view)),
+                name=f"assets_{self.opts.model_name}_{name}",
+            )
+            for route, name, view in self.extra_pages
+        ]
+        return [*extra, *super().get_urls()]
+
+    def admin_view_context(self, request, title):
+        return {**self.admin_site.each_context(request), "opts": self.opts, "title": title}
+
+    def service_form_page(self, request, *, permission, form_class, title, template, on_valid):
+        """A page with one form: valid input goes to ``on_valid`` (which calls a service and returns the
+        response); the service's errors go back onto the form, with everything typed kept."""
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                return on_valid(form)
+            except ValidationError as error:
+                add_service_errors(form, error)
+        return TemplateResponse(request, template, {**self.admin_view_context(request, title), "form": form})
+
+
+@admin.register(Component)
+class ComponentAdmin(AssetAdmin):
+    form = ComponentForm
+    list_display = ["serial", "kind", "status", "model_number", "manufacturer", "supplier", "received_on"]
+    list_filter = ["kind", "status", CurrentSiteFilter, "supplier", "manufacturer", "model_number"]
+    search_fields = [
+        "serial",
+        "model_number",
+        "manufacturer",
+        "supplier",
+        "purchase_order",
+        "batch",
+        "configured_id",
+    ]
+    readonly_fields = ["kind", "status", "dock_count", "created_at", "updated_at"]
+    inlines = [InstallationInline, EventInline]
+    actions = ["set_status"]
+    list_per_page = 100
+    extra_pages = [("receive/", "receive", "receive_view")]
+
+    def has_add_permission(self, request):
+        # Components come in through "Receive shipment", which records the procurement event.
+        return False
+
+    def has_set_status_permission(self, request):
+        return request.user.has_perm(permissions.SET_COMPONENT_STATUS)
+
+    def save_model(self, request, obj, form, change):
+        services.component_update(
+            component=obj,
+            user=request.user,
+            reason=form.cleaned_data["change_reason"],
+            **form.changed_fields(),
+        )
+
+    def receive_view(self, request):
+        def receive(form):
+            components = services.components_receive(**form.receive_arguments(), user=request.user)
+            self.message_user(request, f"Received {len(components)} components into stock.", messages.SUCCESS)
+            url = reverse("admin:assets_component_changelist")
+            return redirect(f"{url}?kind__exact={components[0].kind}&status__exact=in_stock")
+
+        return self.service_form_page(
+            request,
+            permission=permissions.RECEIVE_COMPONENTS,
+            form_class=ReceiveShipmentForm,
+            title="Receive a shipment",
+            template="admin/assets/receive_shipment.html",
+            on_valid=receive,
+        )
+
+    @admin.action(description="Set the status of the selected components", permissions=["set_status"])
+    def set_status(self, request, queryset):
+        form = StatusChangeForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_view_context(request, "Set the status of components"),
+                "form": form,
+                "components": queryset,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/assets/set_status.html", context)
+        changed = 0
+        for component in queryset:
+            try:
+                services.component_set_status(component=component, user=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+            else:
+                changed += 1
+        if changed:
+            self.message_user(request, f"Status set on {changed} components.", messages.SUCCESS)
+        return None
+
+
+@admin.register(Case)
+class CaseAdmin(ComponentAdmin):
+    """Cases, shown as a tree of what they hold."""
+
+    list_filter = ["status", CurrentSiteFilter, "supplier", "model_number"]
+    change_form_template = "admin/assets/case/change_form.html"
+    change_list_template = "admin/assets/case/change_list.html"
+    extra_pages = [("assemble/", "assemble", "assemble_view")]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        case = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "tree": selectors.contents_of(case) if case else (),
+            "location": selectors.location_of_component(case) if case else None,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def assemble_view(self, request):
+        def assemble(form):
+            case = services.case_assemble(**form.cleaned_data, user=request.user)
+            self.message_user(request, f"Case {case.serial} assembled.", messages.SUCCESS)
+            return redirect("admin:assets_case_change", case.pk)
+
+        return self.service_form_page(
+            request,
+            permission=permissions.ASSEMBLE_CASES,
+            form_class=AssembleCaseForm,
+            title="Assemble a case from stock",
+            template="admin/assets/assemble_case.html",
+            on_valid=assemble,
+        )
+
+
+class PositionInline(ReadOnlyInline):
+    model = Position
+    fk_name = "site"
+    fields = ["kind", "number"]
+    readonly_fields = fields
+
+
+@admin.register(Site)
+class SiteAdmin(AssetAdmin):
+    list_display = ["name", "pms_id", "location", "time_zone"]
+    search_fields = ["name", "pms_id", "location"]
+    inlines = [PositionInline]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = SiteCreateForm
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        site = services.site_create(**form.cleaned_data, user=request.user)
+        obj.pk, obj.created_at = site.pk, site.created_at
+
+
+@admin.register(Installation)
+class InstallationAdmin(ReadOnlyMixin, AssetAdmin):
+    list_display = ["component", "position", "installed_at", "removed_at", "installed_by", "reason"]
+    list_filter = ["component_kind", "installed_at", "removed_at"]
+    search_fields = ["component__serial", "reason", "removal_reason", "note"]
+    list_select_related = ["component", "position", "installed_by"]
+
+
+@admin.register(ComponentEvent)
+class ComponentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["occurred_at", "component", "type", "from_status", "to_status", "user", "reason"]
+    list_filter = ["type", "to_status", "occurred_at"]
+    search_fields = ["component__serial", "reason", "note"]
+    list_select_related = ["component", "user"]

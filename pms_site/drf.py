@@ -1,0 +1,28 @@
+"""API errors as JSON a client can act on, never a stack trace."""
+
+import logging
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+logger = logging.getLogger(__name__)
+
+
+def exception_handler(exc, context):
+    """The services' ValidationError -> 400 with its field messages; anything unexpected -> a logged 500."""
+    if isinstance(exc, DjangoValidationError):
+        set_rollback()
+        return Response(as_serializer_error(exc), status=status.HTTP_400_BAD_REQUEST)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        set_rollback()
+        logger.error("Unhandled error in %s", type(context.get("view")).__name__, exc_info=exc)
+        response = Response(
+            {"detail": "The server failed to handle this request; the error has been logged."},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    return response

@@ -1,0 +1,208 @@
+""" "As of T" questions across several swaps, each answered by one indexed query."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from assets import services
+from assets.models import Case, Component, Installation, Kind, Position, Status
+from assets.selectors import (
+    case_holding_board_at,
+    case_in_pms_dock_at,
+    component_in_position_at,
+    installation_at,
+    installations_of,
+    location_of_component,
+    location_of_position,
+)
+from tests.factories import CaseFactory, ComponentFactory, build_site, case_parts
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 3, 1, 7, 0, tzinfo=UTC)  # commissioning
+T1 = T0 + timedelta(days=10)  # dock 7: 0241 swapped out for 0242
+T2 = T0 + timedelta(days=20)  # 0241 back in service in cabinet 2 dock 1 (PMS dock 13)
+T3 = T0 + timedelta(days=30)  # dock 7: 0242 swapped out for 0243
+T4 = T0 + timedelta(days=40)  # board A1234 taken out of 0241
+T5 = T0 + timedelta(days=41)  # board A1234 fitted to 0243
+SECOND = timedelta(seconds=1)
+
+
+def swap(dock, old, new, at):
+    services.case_swap(
+        dock=dock,
+        old_case=old,
+        new_case=new,
+        user=None,
+        reason="Swap",
+        old_case_status=Status.IN_STOCK,
+        at=at,
+    )
+
+
+@pytest.fixture
+def history():
+    """PMS-01-001 with 2 cabinets of 12 docks, and the moves of cases 0241-0243 and board A1234."""
+    site = build_site(pms_id="PMS-01-001", cabinets=2, docks=12, cases=False, at=T0 - timedelta(days=1))
+    case = {serial: CaseFactory(serial=serial) for serial in ("0241", "0242", "0243", "0300")}
+    parts = case_parts()
+    board = parts["acq_board"]
+    board.serial = "A1234"
+    board.save()
+    services.case_assemble(case=case["0241"], user=None, at=T0 - timedelta(hours=1), **parts)
+    dock7, pms_dock_19, pms_dock_13 = (
+        site.test_docks[(1, 7)],
+        site.test_docks[(2, 7)],
+        site.test_docks[(2, 1)],
+    )
+    services.component_install(component=case["0241"], position=dock7, user=None, at=T0)
+    services.component_install(component=case["0300"], position=pms_dock_19, user=None, at=T0)
+    swap(dock7, case["0241"], case["0242"], T1)
+    services.component_install(component=case["0241"], position=pms_dock_13, user=None, at=T2)
+    swap(dock7, case["0242"], case["0243"], T3)
+    services.component_remove(component=board, user=None, reason="Board swap", at=T4)
+    services.component_install(
+        component=board,
+        position=services.child_position(parent=case["0243"], kind=Kind.ACQ_BOARD),
+        user=None,
+        at=T5,
+    )
+    return site, case, board
+
+
+def test_what_was_in_a_pms_dock_at_a_time(history):
+    expected = {
+        (7, T0 - SECOND): None,
+        (7, T0): "0241",
+        (7, T1 - SECOND): "0241",
+        (7, T1): "0242",
+        (7, T3 - SECOND): "0242",
+        (7, T3 + timedelta(days=90)): "0243",
+        (19, T1): "0300",  # cabinet 2 dock 7
+        (13, T2 - SECOND): None,
+        (13, T2): "0241",  # cabinet 2 dock 1
+        (8, T1): None,
+    }
+    found = {}
+    for pms_dock, at in expected:
+        installation = case_in_pms_dock_at(pms_id="PMS-01-001", pms_dock=pms_dock, at=at)
+        found[(pms_dock, at)] = installation.component.serial if installation else None
+    assert found == expected
+
+
+def test_a_dock_of_another_pms_is_not_confused_with_ours(history):
+    other = build_site(pms_id="PMS-02-001", cabinets=1, docks=8, at=T0)
+    assert case_in_pms_dock_at(pms_id="PMS-02-001", pms_dock=7, at=T1).component == other.test_cases[(1, 7)]
+    assert case_in_pms_dock_at(pms_id="PMS-01-001", pms_dock=7, at=T1).component.serial == "0242"
+    assert case_in_pms_dock_at(pms_id="PMS-09-001", pms_dock=7, at=T1) is None
+
+
+def test_where_has_case_0241_been(history):
+    _, case, _ = history
+    visits = [
+        (str(location_of_position(i.position, i.installed_at)), i.installed_at, i.removed_at)
+        for i in installations_of(case["0241"])
+    ]
+    assert visits == [("PMS-01-001 cabinet 1 dock 7", T0, T1), ("PMS-01-001 cabinet 2 dock 1", T2, None)]
+
+
+def test_location_of_a_case_and_its_pms_dock_at_a_time(history):
+    _, case, _ = history
+    assert location_of_component(case["0241"], T0 - timedelta(days=2)) is None
+    then = location_of_component(case["0241"], T1 - SECOND)
+    assert (str(then), then.pms_dock) == ("PMS-01-001 cabinet 1 dock 7", 7)
+    now = location_of_component(case["0241"])
+    assert (str(now), now.pms_dock) == ("PMS-01-001 cabinet 2 dock 1", 13)
+    assert location_of_component(case["0242"]) is None
+
+
+def test_what_a_position_held_at_a_time(history):
+    site, case, _ = history
+    assert component_in_position_at(site.test_docks[(1, 7)], T1 + SECOND) == case["0242"]
+    assert component_in_position_at(site.test_docks[(1, 7)]) == case["0243"]
+    assert installation_at(component=case["0242"], at=T3) is None
+
+
+def test_which_case_held_acquisition_board_a1234_at_a_time(history):
+    _, _, board = history
+    expected = {T0 - timedelta(days=1): None, T0: "0241", T4 - SECOND: "0241", T4: None, T5: "0243"}
+    by_serial = {at: case_holding_board_at("A1234", at) for at in expected}
+    assert {at: case.serial if case else None for at, case in by_serial.items()} == expected
+    assert {at: case_holding_board_at(board, at) for at in expected} == by_serial
+    assert isinstance(by_serial[T5], Case)
+
+
+def test_board_lookup_ignores_unknown_ids_and_other_kinds_with_the_same_serial(history):
+    assert case_holding_board_at("A9999", T5) is None
+    # A cell block that happens to carry the board's serial is not a board.
+    ComponentFactory(kind=Kind.CELL_BLOCK, serial="A1234")
+    assert case_holding_board_at("A1234", T5).serial == "0243"
+
+
+# --- Indexes -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def many_installations():
+    """A few thousand installations of cell blocks, with statistics, so that the planner has a choice."""
+    cases = CaseFactory.create_batch(40)
+    blocks = Component.objects.bulk_create(
+        Component(kind=Kind.CELL_BLOCK, serial=f"CB-{n:05d}") for n in range(40 * 14 * 3)
+    )
+    slots = Position.objects.filter(parent__in=cases, kind=Kind.CELL_BLOCK).order_by("pk")
+    installations = []
+    for index, slot in enumerate(slots):
+        for generation in range(3):
+            block = blocks[index * 3 + generation]
+            start = T0 + timedelta(days=10 * generation)
+            end = start + timedelta(days=10) if generation < 2 else None
+            installations.append(
+                Installation(
+                    component=block,
+                    component_kind=Kind.CELL_BLOCK,
+                    position=slot,
+                    position_kind=Kind.CELL_BLOCK,
+                    installed_at=start,
+                    removed_at=end,
+                )
+            )
+    Installation.objects.bulk_create(installations)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE assets_installation, assets_position, assets_component")
+    return slots, blocks
+
+
+def plans_of(run):
+    """The EXPLAIN output of each query ``run`` makes."""
+    with CaptureQueriesContext(connection) as queries:
+        run()
+    plans = []
+    with connection.cursor() as cursor:
+        for query in queries.captured_queries:
+            cursor.execute("EXPLAIN " + query["sql"])
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return plans
+
+
+def assert_installations_found_by_index(plan, column):
+    assert "Seq Scan on assets_installation" not in plan, plan
+    assert re.search(rf"Index Cond: .*\b{column}\b", plan), plan
+
+
+def test_as_of_queries_use_the_installation_indexes(many_installations, history):
+    slots, blocks = many_installations
+    some_time = T0 + timedelta(days=15)
+    [plan] = plans_of(lambda: installation_at(position=slots[100], at=some_time))
+    assert_installations_found_by_index(plan, "position_id")
+    [plan] = plans_of(lambda: installation_at(component=blocks[500], at=some_time))
+    assert_installations_found_by_index(plan, "component_id")
+    [plan] = plans_of(lambda: list(installations_of(blocks[500])))
+    assert_installations_found_by_index(plan, "component_id")
+    [plan] = plans_of(lambda: case_holding_board_at("A1234", T5))
+    assert_installations_found_by_index(plan, "component_id")
+    assert "component_serial_unique_per_kind" in plan, plan
+    [plan] = plans_of(lambda: case_in_pms_dock_at(pms_id="PMS-01-001", pms_dock=7, at=T1))
+    assert_installations_found_by_index(plan, "position_id")
