@@ -1,5 +1,5 @@
-from rest_framework.routers import DefaultRouter
+from django.urls import path
 
-router = DefaultRouter()
+from telemetry.api import IngestView
 
-urlpatterns = router.urls
+urlpatterns = [path("ingest/", IngestView.as_view(), name="telemetry-ingest")]

@@ -1,0 +1,166 @@
+"""Telemetry in the admin: the landing table, quarantine (with replay), discrepancies, latest state, tokens.
+
+Readings and rollups have composite primary keys, which Django 5.2's admin cannot register; they are read
+through the selectors and the web pages. Large tables never show a full count.
+"""
+
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.html import format_html
+
+from telemetry import services
+from telemetry.models import (
+    DeviceState,
+    Discrepancy,
+    GatewayToken,
+    IngestBatch,
+    PackState,
+    QuarantinedRecord,
+    WorkerHeartbeat,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written only by the ingest pipeline."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IngestBatch)
+class IngestBatchAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "received_at",
+        "source",
+        "site",
+        "status",
+        "attempts",
+        "stored",
+        "duplicate",
+        "quarantined",
+    ]
+    list_filter = ["status", "source", "site"]
+    date_hierarchy = "received_at"
+    search_fields = ["=id"]
+    exclude = ["payload"]
+    readonly_fields = ["payload_text"]
+    actions = ["retry_failed"]
+
+    @admin.display(description="payload")
+    def payload_text(self, batch):
+        return format_html("<pre>{}</pre>", bytes(batch.payload).decode("utf-8", "replace"))
+
+    @admin.action(description="Retry the selected failed batches", permissions=["retry"])
+    def retry_failed(self, request, queryset):
+        failed = list(queryset.filter(status=IngestBatch.Status.FAILED))
+        for batch in failed:
+            services.batch_retry(batch=batch)
+        self.message_user(request, f"Queued {len(failed)} failed batches again.", messages.SUCCESS)
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("telemetry.change_ingestbatch")
+
+
+@admin.register(QuarantinedRecord)
+class QuarantinedRecordAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "device_id", "dataset_index", "record_index", "reason", "resolved"]
+    list_filter = ["resolved", "kind"]
+    search_fields = ["device_id", "reason"]
+    date_hierarchy = "created_at"
+    actions = ["replay"]
+
+    @admin.action(
+        description="Replay the selected records (after fixing master data)", permissions=["replay"]
+    )
+    def replay(self, request, queryset):
+        outcome = services.quarantine_replay(records=queryset.filter(resolved=False).select_related("batch"))
+        self.message_user(
+            request,
+            f"{outcome.resolved} records stored or already present; "
+            f"{outcome.still_quarantined} still quarantined (see their reasons).",
+            messages.SUCCESS if not outcome.still_quarantined else messages.WARNING,
+        )
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm("telemetry.change_quarantinedrecord")
+
+
+@admin.register(Discrepancy)
+class DiscrepancyAdmin(admin.ModelAdmin):
+    list_display = [
+        "case", "kind", "observed_site", "observed_dock", "recorded_site", "recorded_dock",
+        "first_seen", "last_seen", "sample_count", "status",
+    ]  # fmt: skip
+    list_filter = ["status", "kind", "observed_site"]
+    search_fields = ["case__serial"]
+    readonly_fields = [
+        "case", "kind", "observed_site", "observed_dock", "recorded_site", "recorded_dock",
+        "first_seen", "last_seen", "sample_count", "status", "resolved_by", "resolved_at",
+    ]  # fmt: skip
+    actions = ["resolve"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Mark the selected discrepancies resolved", permissions=["change"])
+    def resolve(self, request, queryset):
+        count = queryset.filter(status=Discrepancy.Status.OPEN).update(
+            status=Discrepancy.Status.RESOLVED, resolved_by=request.user, resolved_at=timezone.now()
+        )
+        self.message_user(request, f"Resolved {count} discrepancies.", messages.SUCCESS)
+
+
+@admin.register(PackState)
+class PackStateAdmin(ReadOnlyAdmin):
+    list_display = ["case", "site", "dock", "time", "volts", "amps", "cell_volts", "open_cells", "fet_open"]
+    list_filter = ["site"]
+    search_fields = ["case__serial"]
+
+
+@admin.register(DeviceState)
+class DeviceStateAdmin(ReadOnlyAdmin):
+    list_display = ["device", "kind", "site", "time", "batt_volts", "batt_amps", "pv_volts", "pv_amps"]
+    list_filter = ["kind", "site"]
+
+
+@admin.register(GatewayToken)
+class GatewayTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "site", "prefix", "created_at", "created_by", "revoked_at"]
+    list_filter = ["site"]
+    fields = ["site", "name", "prefix", "created_at", "created_by", "revoked_at"]
+    readonly_fields = ["prefix", "created_at", "created_by", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "site", "name"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        token, raw_token = services.gateway_token_create(site=obj.site, name=obj.name, user=request.user)
+        obj.pk, obj.prefix, obj.created_by = token.pk, token.prefix, token.created_by
+        self.message_user(
+            request,
+            f"Token for {token.name}: {raw_token} - copy it now; it is stored only as a hash.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        for token in queryset.filter(revoked_at__isnull=True):
+            services.gateway_token_revoke(token=token)
+        self.message_user(request, "Revoked.", messages.SUCCESS)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ReadOnlyAdmin):
+    list_display = ["hostname", "beat_at"]

@@ -1,0 +1,27 @@
+from django.core.management.base import BaseCommand
+
+from telemetry import services
+from telemetry.models import DatasetKind, QuarantinedRecord
+
+
+class Command(BaseCommand):
+    help = "Run unresolved quarantined records through ingest again, e.g. after the master data was fixed."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--kind", choices=DatasetKind.values, help="Only records of this dataset kind.")
+        parser.add_argument("--device", help="Only records of this PMS, MPPT or inverter id.")
+        parser.add_argument("--batch", help="Only records of this ingest batch (uuid).")
+
+    def handle(self, *args, kind=None, device=None, batch=None, **options):
+        records = QuarantinedRecord.objects.filter(resolved=False).select_related("batch").order_by("id")
+        if kind:
+            records = records.filter(kind=kind)
+        if device:
+            records = records.filter(device_id=device)
+        if batch:
+            records = records.filter(batch_id=batch)
+        outcome = services.quarantine_replay(records=list(records))
+        self.stdout.write(
+            f"{outcome.resolved} records stored or already present; "
+            f"{outcome.still_quarantined} still quarantined."
+        )

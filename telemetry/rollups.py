@@ -1,0 +1,183 @@
+"""1-minute and 1-hour min/avg/max rollups of the readings, kept up to date by Celery beat.
+
+Apache-edition TimescaleDB has no continuous aggregates, so each refresh is one ``INSERT ... SELECT
+time_bucket(...) ... ON CONFLICT DO UPDATE`` per rollup table over a time range: re-running it over the same
+range gives the same rows. Beat re-computes the recent buckets with a lateness margin, so readings that
+arrive a little late are counted; ``refresh_rollups`` over any range (``manage.py refresh_rollups``) covers
+backfills and anything later still.
+
+1-minute rollups come from the raw readings, 1-hour rollups from the 1-minute rollups (averages weighted by
+the number of readings), so the hourly figures can be re-computed after raw retention has dropped the
+readings.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from telemetry.models import (
+    DeviceKind,
+    DeviceRollup1h,
+    DeviceRollup1m,
+    InverterReading,
+    MpptReading,
+    PackReading,
+    PackRollup1h,
+    PackRollup1m,
+)
+
+ADVISORY_LOCK_CLASS = 0x524F4C4C  # "ROLL"
+ONE_MINUTE = timedelta(minutes=1)
+ONE_HOUR = timedelta(hours=1)
+CELLS = 14
+
+
+def _cells(function):
+    return f"{function}({', '.join(f'cell_volts[{n}]' for n in range(1, CELLS + 1))})"
+
+
+def _stats(name, expression, stats=("min", "avg", "max")):
+    """``name_min`` etc.: (column, aggregate over readings, aggregate over finer rollups)."""
+    rollup_aggregate = {
+        "min": "min({column})",
+        "max": "max({column})",
+        "avg": "sum({column}::float8 * n) / sum(n)",
+    }
+    return [
+        (f"{name}_{stat}", f"{stat}({expression})", rollup_aggregate[stat].format(column=f"{name}_{stat}"))
+        for stat in stats
+    ]
+
+
+PACK_MEASURES = [
+    *_stats("volts", "volts"),
+    *_stats("amps", "amps"),
+    *_stats("cell", _cells("LEAST"), ("min",)),
+    *_stats("cell", _cells("GREATEST"), ("max",)),
+    *_stats("cell_delta", f"{_cells('GREATEST')} - {_cells('LEAST')}", ("max",)),
+    *_stats("temp", "GREATEST(temps[1], temps[2], temps[3])", ("max",)),
+    *_stats("fet_temp", "GREATEST(fet_temps[1], fet_temps[2])", ("max",)),
+]
+DEVICE_MEASURES = [
+    *_stats("pv1_power", "pv_volts[1] * pv_amps[1]", ("avg", "max")),
+    *_stats("pv2_power", "pv_volts[2] * pv_amps[2]", ("avg", "max")),
+    *_stats("batt_volts", "batt_volts"),
+    *_stats("batt_amps", "batt_amps"),
+    *_stats("load_power", "load_volts[1] * load_amps[1] + load_volts[2] * load_amps[2]", ("avg", "max")),
+]
+
+
+@dataclass(frozen=True)
+class Rollup:
+    table: str
+    keys: tuple[str, ...]  # besides the bucket; the first is the entity (case or device)
+    sources: tuple[tuple[str, str], ...]  # (table, constant columns to add), combined with UNION ALL
+    time_column: str  # of the sources
+    measures: list
+    from_rollup: bool  # aggregates finer rollups rather than readings
+
+    def upsert_sql(self):
+        aggregates = [rollup if self.from_rollup else raw for _, raw, rollup in self.measures]
+        count = "sum(n)" if self.from_rollup else "count(*)"
+        columns = ["bucket", *self.keys, "site_id", "n", *(column for column, _, _ in self.measures)]
+        in_range = f"{self.time_column} >= %(start)s AND {self.time_column} < %(end)s"
+        source = " UNION ALL ".join(
+            f"SELECT {extra}* FROM {table} WHERE {in_range}" for table, extra in self.sources
+        )
+        updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[len(self.keys) + 1 :])
+        return (
+            f"INSERT INTO {self.table} ({', '.join(columns)}) "
+            f"SELECT time_bucket(%(width)s, {self.time_column}) AS bucket, {', '.join(self.keys)}, "
+            f"last(site_id, {self.time_column}), {count}, {', '.join(aggregates)} "
+            f"FROM ({source}) AS source "
+            f"GROUP BY 1, {', '.join(self.keys)} "
+            f"ON CONFLICT ({self.keys[0]}, bucket) DO UPDATE SET {updates}"
+        )
+
+
+def _rollups(minute_model, hour_model, keys, measures, readings):
+    """The 1-minute rollup of ``readings`` ((model, constant columns) pairs) and the 1-hour rollup of that."""
+    minute = Rollup(
+        table=minute_model._meta.db_table,
+        keys=keys,
+        sources=tuple((model._meta.db_table, extra) for model, extra in readings),
+        time_column="time",
+        measures=measures,
+        from_rollup=False,
+    )
+    hour = Rollup(
+        table=hour_model._meta.db_table,
+        keys=keys,
+        sources=((minute.table, ""),),
+        time_column="bucket",
+        measures=measures,
+        from_rollup=True,
+    )
+    return minute, hour
+
+
+PACK_1M, PACK_1H = _rollups(PackRollup1m, PackRollup1h, ("case_id",), PACK_MEASURES, ((PackReading, ""),))
+DEVICE_1M, DEVICE_1H = _rollups(
+    DeviceRollup1m,
+    DeviceRollup1h,
+    ("device_id", "kind"),
+    DEVICE_MEASURES,
+    (
+        (MpptReading, f"'{DeviceKind.MPPT}' AS kind, "),
+        (InverterReading, f"'{DeviceKind.INVERTER}' AS kind, "),
+    ),
+)
+ROLLUPS = {ONE_MINUTE: (PACK_1M, DEVICE_1M), ONE_HOUR: (PACK_1H, DEVICE_1H)}
+# One statement covers at most this much time, so a long backfill is a series of moderate transactions.
+WINDOWS = {ONE_MINUTE: timedelta(days=1), ONE_HOUR: timedelta(days=7)}
+
+
+def bucket_start(at, width):
+    """The start of the ``width`` bucket holding ``at`` (buckets are aligned to UTC, as time_bucket's are)."""
+    epoch = datetime(2000, 1, 1, tzinfo=at.tzinfo)
+    return at - (at - epoch) % width
+
+
+def refresh_rollups(*, width, start, end):
+    """Re-compute every ``width`` bucket (1 minute or 1 hour) that overlaps [start, end).
+
+    Returns the number of rollup rows written. 1-hour rollups read the 1-minute ones: refresh those first.
+    """
+    written = 0
+    window_start = bucket_start(start, width)
+    last_end = bucket_start(end, width)
+    if last_end < end:
+        last_end += width
+    while window_start < last_end:
+        window_end = min(window_start + WINDOWS[width], last_end)
+        with transaction.atomic(), connection.cursor() as cursor:
+            # One refresh of a width at a time (beat and a backfill may overlap): upserts of the same rows
+            # in different orders could otherwise deadlock.
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, int(width.total_seconds())]
+            )
+            for rollup in ROLLUPS[width]:
+                cursor.execute(
+                    rollup.upsert_sql(), {"width": width, "start": window_start, "end": window_end}
+                )
+                written += cursor.rowcount
+        window_start = window_end
+    return written
+
+
+def refresh_recent_rollups(*, width, now=None):
+    """Beat's refresh: the buckets of the last lateness margin (a setting per width) up to now."""
+    now = now or timezone.now()
+    lateness = {
+        ONE_MINUTE: settings.TELEMETRY_ROLLUP_1M_LATENESS,
+        ONE_HOUR: settings.TELEMETRY_ROLLUP_1H_LATENESS,
+    }[width]
+    return refresh_rollups(width=width, start=now - lateness, end=now)
+
+
+def refresh_all_rollups(*, start, end):
+    """Both resolutions over a range, finest first: what a backfill calls once its readings are stored."""
+    return sum(refresh_rollups(width=width, start=start, end=end) for width in (ONE_MINUTE, ONE_HOUR))

@@ -1,0 +1,495 @@
+"""Every write of telemetry goes through these functions: the endpoint, the Celery tasks, the management
+commands, the admin and the benchmark call them.
+
+The ingest core is ``ingest_payload``: decode each record (msgspec), validate, resolve identities for the
+whole payload at once, COPY the valid rows into a temporary staging table, move them into the hypertables
+with ``ON CONFLICT DO NOTHING`` (so a re-sent sample is counted as a duplicate, never stored twice), upsert
+the latest state and the open discrepancies, and quarantine what could not be stored: all in one
+transaction.
+"""
+
+import gc
+import hashlib
+import logging
+import secrets
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+
+import msgspec
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from telemetry import schemas
+from telemetry.models import (
+    DatasetKind,
+    DeviceState,
+    GatewayToken,
+    IngestBatch,
+    InverterReading,
+    MpptReading,
+    PackReading,
+    PackState,
+    QuarantinedRecord,
+)
+from telemetry.resolution import DeviceResolver, PackResolver, sites_by_pms_id
+
+logger = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
+
+PACK_COLUMNS = [
+    "time", "utc_offset_minutes", "case_id", "site_id", "dock", "volts", "amps",
+    "temps", "cell_volts", "open_cells", "fet_open", "fet_temps", "batch_id",
+]  # fmt: skip
+DEVICE_COLUMNS = [
+    "time", "utc_offset_minutes", "device_id", "site_id", "pv_volts", "pv_amps",
+    "batt_volts", "batt_amps", "load_volts", "load_amps", "batch_id",
+]  # fmt: skip
+COPY_CHUNK_LINES = 2000
+READING_TABLES = {
+    DatasetKind.PMS: PackReading._meta.db_table,
+    DatasetKind.MPPT: MpptReading._meta.db_table,
+    DatasetKind.INVERTER: InverterReading._meta.db_table,
+}
+
+
+def hash_token(raw_token):
+    return hashlib.sha256(raw_token.encode()).hexdigest()
+
+
+def gateway_token_create(*, site, name, user=None):
+    """A new token for the gateway ``name`` of ``site``. Returns (token, raw token): show the raw one once."""
+    if GatewayToken.objects.filter(site=site, name=name).exists():
+        raise ValidationError({"name": f"{site.pms_id} already has a gateway token named {name!r}."})
+    raw_token = secrets.token_urlsafe(32)
+    token = GatewayToken.objects.create(
+        site=site, name=name, key_hash=hash_token(raw_token), prefix=raw_token[:8], created_by=user
+    )
+    return token, raw_token
+
+
+def gateway_token_revoke(*, token):
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+
+
+@dataclass
+class Rejection:
+    kind: str
+    device_id: str
+    dataset_index: int
+    record_index: int
+    record: str
+    reason: str
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicate: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    discrepancies: int = 0
+
+    @property
+    def quarantined(self):
+        return len(self.rejections)
+
+    def add(self, other):
+        self.stored += other.stored
+        self.duplicate += other.duplicate
+        self.rejections += other.rejections
+        self.discrepancies += other.discrepancies
+
+
+@dataclass
+class _Decoded:
+    """A payload's records that passed validation, per kind, before identities are resolved."""
+
+    pms: list = field(default_factory=list)
+    devices: dict = field(default_factory=lambda: {DatasetKind.MPPT: [], DatasetKind.INVERTER: []})
+    rejections: list = field(default_factory=list)
+    first: object = None
+    last: object = None
+
+    def reject(self, dataset, dataset_index, record_index, raw, reason):
+        self.rejections.append(
+            Rejection(
+                kind=dataset.kind,
+                device_id=dataset.device_id,
+                dataset_index=dataset_index,
+                record_index=record_index,
+                record=bytes(raw).decode("utf-8", "replace"),
+                reason=reason,
+            )
+        )
+
+
+def _decode(envelope, *, site):
+    decoded = _Decoded()
+    parse_time = schemas.TimeParser()
+    pms_sites = sites_by_pms_id({d.pms.id for d in envelope.datasets if d.pms is not None})
+    for dataset_index, dataset in enumerate(envelope.datasets):
+        kind, device_id = dataset.kind, dataset.device_id
+        site_id = None
+        if kind == DatasetKind.PMS:
+            site_id = pms_sites.get(device_id)
+            problem = None
+            if site_id is None:
+                problem = f"datasets[{dataset_index}].pms.id: {device_id!r} is not the PMS id of any site"
+            elif site is not None and site_id != site.id:
+                problem = f"datasets[{dataset_index}].pms.id: {device_id!r} is not the PMS of {site.name}"
+            if problem:
+                for record_index, raw in enumerate(dataset.data):
+                    decoded.reject(dataset, dataset_index, record_index, raw, problem)
+                continue
+        is_pms = kind == DatasetKind.PMS
+        decode_record = schemas.decode_pms_record if is_pms else schemas.decode_device_record
+        for record_index, raw in enumerate(dataset.data):
+            try:
+                record = decode_record(raw, dataset_index, record_index)
+                moment, offset, moment_text = parse_time(record.time_local, dataset_index, record_index)
+            except schemas.DecodeError as error:
+                decoded.reject(dataset, dataset_index, record_index, raw, str(error))
+                continue
+            item = (dataset, dataset_index, record_index, raw, record, moment, offset, moment_text)
+            if is_pms:
+                decoded.pms.append((site_id, item))
+            else:
+                decoded.devices[kind].append(item)
+    if parse_time.moments:
+        decoded.first, decoded.last = min(parse_time.moments), max(parse_time.moments)
+    return decoded
+
+
+def _pack_lines(decoded, resolver, batch_id, discrepancies):
+    """COPY lines for the packs, generated while COPY sends them (so no queries in here: the connection is
+    busy with the COPY). Notes the discrepancies the packs show in ``discrepancies``
+    ({(case, site, dock): [kind, ...]}) and rejects the packs that cannot be resolved."""
+    for site_id, (dataset, dataset_index, record_index, raw, record, moment, offset, text) in decoded.pms:
+        pack = record.pack
+        case_id, problem = resolver.case_at(pack.id, moment)
+        if case_id is None:
+            place = schemas.record_place(dataset_index, record_index)
+            decoded.reject(dataset, dataset_index, record_index, raw, f"{place}.pack.id: {problem}")
+            continue
+        cell, fet = pack.cell, pack.fet
+        arrays = _array_columns(pack.temp, cell.volts, cell.open, fet.open, fet.temp)
+        yield (
+            f"{text}\t{offset}\t{case_id}\t{site_id}\t{pack.dock}\t{pack.volts!r}\t{pack.amps!r}\t"
+            f"{arrays}\t{batch_id}\n"
+        )
+        recorded = resolver.recorded_position_at(case_id, moment)
+        if recorded != (site_id, pack.dock):
+            _note_discrepancy(discrepancies, case_id, site_id, pack.dock, recorded, moment)
+
+
+def _array_columns(*arrays):
+    """Lists of numbers as tab-separated COPY text arrays: ([1.0], [], [2, 3]) -> "{1.0}\t{}\t{2,3}".
+
+    msgspec writes the JSON in C; JSON brackets become PostgreSQL braces."""
+    return "{" + _encode(arrays).decode()[2:-2].replace("],[", "}\t{") + "}"
+
+
+def _note_discrepancy(discrepancies, case_id, site_id, dock, recorded, moment):
+    key = (case_id, site_id, dock)
+    seen = discrepancies.get(key)
+    if seen is None:
+        recorded_site, recorded_dock = recorded or (None, None)
+        kind = "dock_mismatch" if recorded_site == site_id else "wrong_pms"
+        discrepancies[key] = [kind, recorded_site, recorded_dock, moment, moment, 1]
+    else:
+        seen[3] = min(seen[3], moment)
+        seen[4] = max(seen[4], moment)
+        seen[5] += 1
+
+
+def _device_lines(decoded, kind, resolver, *, site, batch_id):
+    """COPY lines for one kind of device; like _pack_lines, no queries in here."""
+    for dataset, dataset_index, record_index, raw, record, moment, offset, text in decoded.devices[kind]:
+        device_id = resolver.devices.get(dataset.device_id)
+        site_id = resolver.site_at(device_id, moment) if device_id else None
+        if device_id is None:
+            problem = f"{dataset.device_id!r} is not the id of any {kind}"
+        elif site_id is None and site is None:
+            problem = f"{dataset.device_id!r} was not installed on a site at {moment.isoformat()}"
+        else:
+            pv, batt, load = record.pv, record.batt, record.load
+            yield (
+                f"{text}\t{offset}\t{device_id}\t{site_id or site.id}\t{_array_columns(pv.volts, pv.amps)}\t"
+                f"{batt.volts!r}\t{batt.amps!r}\t{_array_columns(load.volts, load.amps)}\t{batch_id}\n"
+            )
+            continue
+        decoded.reject(
+            dataset, dataset_index, record_index, raw, f"datasets[{dataset_index}].{kind}.id: {problem}"
+        )
+
+
+def _copy_and_insert(cursor, table, columns, lines):
+    """Stage COPY text ``lines`` (None is NULL); move the new rows into ``table``.
+
+    Lines are sent in chunks as they are generated, so the server parses one chunk while Python formats
+    the next. Returns (rows staged, rows stored)."""
+    stage = f"stage_{table}"
+    column_list = ", ".join(columns)
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    cursor.execute(f"DELETE FROM {stage}")
+    staged = 0
+    with cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN (NULL 'None')") as copy:
+        lines = iter(lines)
+        while chunk := list(islice(lines, COPY_CHUNK_LINES)):
+            copy.write("".join(chunk))
+            staged += len(chunk)
+    if not staged:
+        return 0, 0
+    cursor.execute(
+        f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ON CONFLICT DO NOTHING"
+    )
+    return staged, cursor.rowcount
+
+
+def _upsert_latest(cursor, *, stage, state_table, key, columns, extra):
+    """The newest staged row per entity replaces the state row, unless the state row is newer."""
+    names = [*columns, *extra, "updated_at"]
+    values = [*columns, *extra.values(), "now()"]
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names if name != key)
+    cursor.execute(
+        f"INSERT INTO {state_table} ({', '.join(names)}) "
+        f"SELECT DISTINCT ON ({key}) {', '.join(values)} FROM {stage} ORDER BY {key}, time DESC "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE {state_table}.time < EXCLUDED.time"
+    )
+
+
+def _upsert_discrepancies(cursor, discrepancies):
+    rows = [(case, site, dock, *seen) for (case, site, dock), seen in discrepancies.items()]
+    cursor.executemany(
+        "INSERT INTO telemetry_discrepancy (case_id, observed_site_id, observed_dock, kind, "
+        "recorded_site_id, recorded_dock, first_seen, last_seen, sample_count, status, note) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'open', '') "
+        "ON CONFLICT (case_id, observed_site_id, observed_dock) WHERE status = 'open' DO UPDATE SET "
+        "kind = EXCLUDED.kind, recorded_site_id = EXCLUDED.recorded_site_id, "
+        "recorded_dock = EXCLUDED.recorded_dock, "
+        "first_seen = LEAST(telemetry_discrepancy.first_seen, EXCLUDED.first_seen), "
+        "last_seen = GREATEST(telemetry_discrepancy.last_seen, EXCLUDED.last_seen), "
+        "sample_count = telemetry_discrepancy.sample_count + EXCLUDED.sample_count",
+        rows,
+    )
+
+
+@contextmanager
+def _garbage_collector_paused():
+    """Decoding a large payload allocates many objects that all survive; the collector would walk them again
+    and again (measured: more time than the decoding itself). Nothing here makes reference cycles."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def ingest_payload(*, raw, site=None, batch=None, quarantine=True):
+    """Store one payload (the bytes of an envelope). Raises schemas.DecodeError for a bad envelope.
+
+    ``site``: the sending gateway's site; PMS datasets of other sites are rejected, and MPPT / inverter
+    readings from a device not installed anywhere at that time are filed under it. ``batch``: the landing
+    row, linked from readings and quarantined records. ``quarantine=False`` leaves rejections to the caller
+    (the replay does).
+    """
+    envelope = schemas.decode_envelope(raw)
+    batch_id = batch.id if batch else None
+    result = IngestResult()
+    # psycopg's own cursor for COPY; its errors still surface as django.db errors.
+    with (
+        transaction.atomic(),
+        _garbage_collector_paused(),
+        connection.cursor() as django_cursor,
+        connection.wrap_database_errors,
+    ):
+        cursor = django_cursor.cursor
+        decoded = _decode(envelope, site=site)
+        if decoded.pms:
+            discrepancies = {}
+            pack_ids = {item[4].pack.id for _, item in decoded.pms}
+            resolver = PackResolver(pack_ids, decoded.first, decoded.last)
+            lines = _pack_lines(decoded, resolver, batch_id, discrepancies)
+            result.add(_store(cursor, DatasetKind.PMS, lines))
+            _upsert_discrepancies(cursor, discrepancies)
+            result.discrepancies = len(discrepancies)
+        for kind, items in decoded.devices.items():
+            if items:
+                device_ids = {item[0].device_id for item in items}
+                resolver = DeviceResolver(kind, device_ids, decoded.first, decoded.last)
+                lines = _device_lines(decoded, kind, resolver, site=site, batch_id=batch_id)
+                result.add(_store(cursor, kind, lines))
+        result.rejections = decoded.rejections
+        if quarantine and result.rejections:
+            QuarantinedRecord.objects.bulk_create(
+                QuarantinedRecord(batch=batch, **vars(rejection)) for rejection in result.rejections
+            )
+    return result
+
+
+def _store(cursor, kind, lines):
+    """Store the readings and bring the latest state up to date with them."""
+    columns = PACK_COLUMNS if kind == DatasetKind.PMS else DEVICE_COLUMNS
+    table = READING_TABLES[kind]
+    staged, stored = _copy_and_insert(cursor, table, columns, lines)
+    if not staged:
+        return IngestResult()
+    if kind == DatasetKind.PMS:
+        state_table, key, extra = PackState._meta.db_table, "case_id", {}
+    else:
+        state_table, key, extra = DeviceState._meta.db_table, "device_id", {"kind": f"'{kind}'"}
+    latest_columns = columns[:-1]  # all but batch_id
+    _upsert_latest(
+        cursor, stage=f"stage_{table}", state_table=state_table, key=key, columns=latest_columns, extra=extra
+    )
+    return IngestResult(stored=stored, duplicate=staged - stored)
+
+
+def batch_receive(*, raw, site_id=None, token_id=None, source=IngestBatch.Source.HTTP):
+    """Land a payload durably and queue it for processing once the row is committed."""
+    from telemetry.tasks import process_batch
+
+    with transaction.atomic():
+        batch = IngestBatch.objects.create(
+            payload=raw, site_id=site_id, token_id=token_id, source=source, enqueued_at=timezone.now()
+        )
+        transaction.on_commit(lambda: _enqueue(process_batch, batch.id), robust=True)
+    return batch
+
+
+def _enqueue(task, batch_id):
+    # No publish retries: if the broker is down the batch stays pending and the sweep queues it later.
+    task.apply_async(args=[str(batch_id)], retry=False)
+
+
+def batch_process(*, batch_id):
+    """Process one landed batch. Safe to run again: a done batch is left alone, and a failed attempt rolls
+    back completely, leaving the batch pending (with the error) for a retry or the sweep."""
+    started = IngestBatch.objects.filter(
+        id=batch_id, status__in=[IngestBatch.Status.PENDING, IngestBatch.Status.PROCESSING]
+    ).update(status=IngestBatch.Status.PROCESSING, attempts=F("attempts") + 1)
+    if not started:
+        return None
+    try:
+        with transaction.atomic():
+            batch = (
+                IngestBatch.objects.select_for_update(of=("self",)).select_related("site").get(id=batch_id)
+            )
+            if batch.status == IngestBatch.Status.DONE:
+                return None
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [settings.INGEST_LOCK_TIMEOUT])
+            try:
+                result = ingest_payload(raw=bytes(batch.payload), site=batch.site, batch=batch)
+            except schemas.DecodeError as error:
+                batch.status, batch.error, batch.processed_at = (
+                    IngestBatch.Status.FAILED,
+                    str(error),
+                    timezone.now(),
+                )
+                batch.save(update_fields=["status", "error", "processed_at"])
+                return None
+            batch.status, batch.error, batch.processed_at = IngestBatch.Status.DONE, "", timezone.now()
+            batch.stored, batch.duplicate, batch.quarantined = (
+                result.stored,
+                result.duplicate,
+                result.quarantined,
+            )
+            batch.save(
+                update_fields=["status", "error", "processed_at", "stored", "duplicate", "quarantined"]
+            )
+            return result
+    except DatabaseError as error:
+        failed = IngestBatch.objects.filter(id=batch_id, attempts__gte=settings.INGEST_MAX_ATTEMPTS)
+        failed.update(status=IngestBatch.Status.FAILED, error=str(error))
+        IngestBatch.objects.filter(id=batch_id, status=IngestBatch.Status.PROCESSING).update(
+            status=IngestBatch.Status.PENDING, error=str(error)
+        )
+        raise
+
+
+def batches_requeue_stale(*, older_than=None):
+    """Queue again the batches still unprocessed ``older_than`` after they were last queued."""
+    from telemetry.tasks import process_batch
+
+    older_than = older_than or settings.INGEST_SWEEP_AFTER
+    cutoff = timezone.now() - older_than
+    unprocessed = Q(status__in=[IngestBatch.Status.PENDING, IngestBatch.Status.PROCESSING])
+    stale = Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True)
+    with transaction.atomic():
+        batch_ids = list(
+            IngestBatch.objects.select_for_update(skip_locked=True)
+            .filter(unprocessed & stale)
+            .order_by("received_at")
+            .values_list("id", flat=True)[: settings.INGEST_SWEEP_LIMIT]
+        )
+        IngestBatch.objects.filter(id__in=batch_ids).update(enqueued_at=timezone.now())
+        for batch_id in batch_ids:
+            transaction.on_commit(lambda batch_id=batch_id: _enqueue(process_batch, batch_id), robust=True)
+    if batch_ids:
+        logger.warning("Re-queued %d unprocessed ingest batches", len(batch_ids))
+    return len(batch_ids)
+
+
+def batch_retry(*, batch):
+    """Give a failed batch a fresh set of attempts (admin action)."""
+    from telemetry.tasks import process_batch
+
+    IngestBatch.objects.filter(id=batch.id, status=IngestBatch.Status.FAILED).update(
+        status=IngestBatch.Status.PENDING, attempts=0, enqueued_at=timezone.now()
+    )
+    transaction.on_commit(lambda: _enqueue(process_batch, batch.id), robust=True)
+
+
+@dataclass
+class ReplayResult:
+    resolved: int = 0
+    still_quarantined: int = 0
+
+
+def quarantine_replay(*, records):
+    """Run quarantined records through ingest again; those that now store (or are duplicates) are resolved,
+    the others keep their place with the new reason."""
+    outcome = ReplayResult()
+    now = timezone.now()
+    groups = {}
+    for record in records:
+        groups.setdefault((record.kind, record.device_id, record.batch_id), []).append(record)
+    for (kind, device_id, _), group in groups.items():
+        site = group[0].batch.site if group[0].batch_id else None
+        records = [msgspec.Raw(record.record.encode()) for record in group]
+        raw = msgspec.json.encode({"datasets": [{kind: {"id": device_id}, "data": records}]})
+        with transaction.atomic():
+            result = ingest_payload(raw=raw, site=site, quarantine=False)
+            failures = {rejection.record_index: rejection.reason for rejection in result.rejections}
+            for index, record in enumerate(group):
+                record.replayed_at = now
+                record.resolved = index not in failures
+                if index in failures:
+                    record.reason = _at_original_place(failures[index], index, record)
+            QuarantinedRecord.objects.bulk_update(group, ["replayed_at", "resolved", "reason"])
+        outcome.resolved += len(group) - len(failures)
+        outcome.still_quarantined += len(failures)
+    return outcome
+
+
+def _at_original_place(reason, replay_index, record):
+    """A replay's reason names the record's place in the replayed payload; name its original place."""
+    for replayed, original in (
+        (
+            f"datasets[0].data[{replay_index}]",
+            f"datasets[{record.dataset_index}].data[{record.record_index}]",
+        ),
+        ("datasets[0].", f"datasets[{record.dataset_index}]."),
+    ):
+        if reason.startswith(replayed):
+            return original + reason[len(replayed) :]
+    return reason

@@ -1,0 +1,186 @@
+"""Quarantine replay, ingest_file, the admin pages and the series selectors."""
+
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from telemetry.models import Discrepancy, IngestBatch, PackReading, QuarantinedRecord
+from telemetry.rollups import refresh_rollups
+from telemetry.selectors import pack_series, pack_states_for_site
+from telemetry.services import ingest_payload, quarantine_replay
+from tests.factories import CaseFactory, UserFactory, build_site
+from tests.telemetry.payloads import ago, dataset, envelope, pack_record, site_sample
+
+pytestmark = pytest.mark.django_db
+
+
+def quarantine_unknown_case():
+    """A site whose dock 4 reports a case the warehouse has not received yet; returns the site."""
+    at = ago(minutes=5)
+    site = build_site(docks=4, at=ago(days=2))
+    records = [pack_record(case.serial, dock, at) for (_, dock), case in sorted(site.test_cases.items())]
+    records[3]["pack"]["id"] = "NEW-0001"
+    result = ingest_payload(raw=envelope(dataset("pms", site.pms_id, records)), site=site)
+    assert (result.stored, result.quarantined) == (3, 1)
+    return site
+
+
+def test_a_replay_stores_a_record_once_the_master_data_knows_its_case():
+    site = quarantine_unknown_case()
+    record = QuarantinedRecord.objects.get()
+    assert "'NEW-0001' is neither a known Case id" in record.reason
+
+    not_yet = quarantine_replay(records=[record])
+    record.refresh_from_db()
+    assert (not_yet.resolved, not_yet.still_quarantined, record.resolved) == (0, 1, False)
+    assert record.reason.startswith("datasets[0].data[3].pack.id: 'NEW-0001'")
+
+    case = CaseFactory(serial="NEW-0001")
+    outcome = quarantine_replay(records=[record])
+
+    record.refresh_from_db()
+    assert (outcome.resolved, outcome.still_quarantined, record.resolved) == (1, 0, True)
+    assert record.replayed_at is not None
+    reading = PackReading.objects.get(case=case)
+    assert (reading.site_id, reading.dock) == (site.id, 4)
+    # Not installed anywhere yet: stored against the case, flagged for the field engineers.
+    assert Discrepancy.objects.get(case=case).kind == Discrepancy.Kind.WRONG_PMS
+
+
+def test_the_replay_command_and_admin_action_resolve_what_they_can(admin_client):
+    quarantine_unknown_case()
+    record = QuarantinedRecord.objects.get()
+
+    out = io.StringIO()
+    call_command("replay_quarantine", "--kind", "pms", stdout=out)
+    assert "0 records stored or already present; 1 still quarantined." in out.getvalue()
+
+    CaseFactory(serial="NEW-0001")
+    response = admin_client.post(
+        "/admin/telemetry/quarantinedrecord/",
+        {"action": "replay", "_selected_action": [record.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "1 records stored or already present" in response.content.decode()
+    record.refresh_from_db()
+    assert record.resolved
+
+
+def test_ingest_file_stores_json_lines_and_reports_counts(tmp_path):
+    site = build_site(docks=4, at=ago(days=2))
+    lines = [site_sample(site, ago(minutes=minutes)) for minutes in (3, 2, 1)]
+    path = tmp_path / "backfill.jsonl"
+    path.write_bytes(b"\n".join([*lines, lines[0]]) + b"\n")
+
+    out = io.StringIO()
+    call_command("ingest_file", str(path), stdout=out, stderr=io.StringIO())
+
+    assert (
+        "4 payloads: 12 readings stored, 4 duplicates, 0 quarantined, 0 payloads rejected." in out.getvalue()
+    )
+    assert PackReading.objects.count() == 12
+    assert set(IngestBatch.objects.values_list("status", "source")) == {("done", "file")}
+
+
+def test_ingest_file_reads_one_pretty_printed_envelope_from_stdin(monkeypatch):
+    site = build_site(docks=4, at=ago(days=2))
+    pretty = json.dumps(json.loads(site_sample(site, ago(minutes=1))), indent=2).encode()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(pretty)))
+
+    out = io.StringIO()
+    call_command("ingest_file", "-", stdout=out)
+
+    assert "1 payloads: 4 readings stored" in out.getvalue()
+
+
+def test_ingest_file_names_a_rejected_payload_and_fails(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_bytes(b'{"datasets": [{"pms": {"id": "P"}}]}')
+    err = io.StringIO()
+
+    with pytest.raises(CommandError, match="1 payloads were rejected"):
+        call_command("ingest_file", str(path), stdout=io.StringIO(), stderr=err)
+
+    assert "datasets[0]: object missing required field `data`" in err.getvalue()
+
+
+def test_ingest_file_reports_a_missing_file():
+    with pytest.raises(CommandError, match="No such file"):
+        call_command("ingest_file", "/nonexistent/backfill.json")
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "ingestbatch",
+        "quarantinedrecord",
+        "discrepancy",
+        "packstate",
+        "devicestate",
+        "gatewaytoken",
+    ],
+)
+def test_the_admin_lists_telemetry_for_superusers_and_not_for_plain_staff(client, admin_client, page):
+    quarantine_unknown_case()
+    assert admin_client.get(f"/admin/telemetry/{page}/").status_code == 200
+    client.force_login(UserFactory(is_staff=True))
+    assert client.get(f"/admin/telemetry/{page}/").status_code == 403
+
+
+def test_a_gateway_token_made_in_the_admin_is_shown_once(admin_client):
+    site = build_site(docks=4, at=ago(days=2))
+    response = admin_client.post(
+        "/admin/telemetry/gatewaytoken/add/", {"site": site.pk, "name": "roof"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "copy it now; it is stored only as a hash" in response.content.decode()
+    assert site.gateway_tokens.get().name == "roof"
+
+
+def test_latest_states_and_a_short_series_come_from_the_raw_readings():
+    site = build_site(docks=4, at=ago(days=2))
+    start = ago(minutes=10)
+    for step in range(6):
+        ingest_payload(raw=site_sample(site, start + timedelta(seconds=5 * step)), site=site)
+    case = site.test_cases[(1, 2)]
+
+    states = list(pack_states_for_site(site=site))
+    series = pack_series(case=case, start=start, end=start + timedelta(minutes=1))
+    site_wide = pack_series(site=site, start=start, end=start + timedelta(minutes=1))
+
+    assert [state.dock for state in states] == [1, 2, 3, 4]
+    assert states[1].time == start + timedelta(seconds=25)
+    assert (series.source, series.bucket, len(series.points)) == ("raw", timedelta(seconds=5), 6)
+    assert series.points[0]["n"] == 1 and series.points[0]["volts_avg"] == pytest.approx(55.1)
+    assert [point["n"] for point in site_wide.points] == [4] * 6
+
+
+def test_long_ranges_read_the_rollups():
+    site = build_site(docks=4, at=ago(days=2))
+    end = ago(minutes=0)
+    assert pack_series(site=site, start=end - timedelta(minutes=2), end=end, max_points=3).source == "1m"
+    assert pack_series(site=site, start=end - timedelta(hours=10), end=end).source == "1m"
+    assert pack_series(site=site, start=end - timedelta(days=30), end=end).source == "1h"
+    yearly = pack_series(site=site, start=end - timedelta(days=365), end=end)
+    assert yearly.source == "1h" and yearly.bucket >= timedelta(hours=8)
+
+
+def test_a_series_over_hours_reads_the_one_minute_rollups_of_the_stored_readings():
+    site = build_site(docks=4, at=ago(days=2))
+    start = ago(hours=2).replace(second=0)
+    for minute in (0, 1):
+        ingest_payload(raw=site_sample(site, start + timedelta(minutes=minute)), site=site)
+    refresh_rollups(width=timedelta(minutes=1), start=start, end=start + timedelta(minutes=2))
+
+    series = pack_series(case=site.test_cases[(1, 3)], start=start, end=start + timedelta(hours=10))
+
+    assert (series.source, series.bucket) == ("1m", timedelta(minutes=1))
+    assert [(point["time"], point["n"]) for point in series.points] == [
+        (start, 1),
+        (start + timedelta(minutes=1), 1),
+    ]
+    assert series.points[0]["cell_max"] == pytest.approx(3.92)

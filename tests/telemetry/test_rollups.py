@@ -1,0 +1,225 @@
+"""Rollups: hand-computable figures, re-computation of late data, and idempotent refreshes."""
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from assets.models import Kind
+from telemetry.models import (
+    DeviceRollup1h,
+    DeviceRollup1m,
+    InverterReading,
+    MpptReading,
+    PackReading,
+    PackRollup1h,
+    PackRollup1m,
+)
+from telemetry.rollup_tasks import refresh_rollups_1m
+from telemetry.rollups import (
+    ONE_HOUR,
+    ONE_MINUTE,
+    refresh_all_rollups,
+    refresh_recent_rollups,
+    refresh_rollups,
+)
+from tests.conftest import wait_until
+from tests.factories import CaseFactory, ComponentFactory, SiteFactory
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def pack_reading(case, site, at, *, volts, cells, temps=(30.0, 31.0, 32.0), fet_temps=(33.0, 34.0)):
+    return PackReading.objects.create(
+        case=case,
+        site=site,
+        time=at,
+        utc_offset_minutes=420,
+        dock=1,
+        volts=volts,
+        amps=volts / 10,
+        temps=list(temps),
+        cell_volts=list(cells),
+        open_cells=[],
+        fet_open=[],
+        fet_temps=list(fet_temps),
+    )
+
+
+def cells(low, high):
+    """14 cell voltages: one at ``low``, one at ``high``, the rest in between."""
+    return [low, high, *[(low + high) / 2] * 12]
+
+
+@pytest.fixture
+def site():
+    return SiteFactory()
+
+
+@pytest.fixture
+def case():
+    return CaseFactory()
+
+
+@pytest.mark.django_db
+def test_minute_and_hour_rollups_of_a_pack_have_the_hand_computed_figures(site, case):
+    pack_reading(case, site, T0, volts=54.0, cells=cells(3.80, 3.90), temps=(30, 36, 31))
+    pack_reading(case, site, T0 + timedelta(seconds=5), volts=55.0, cells=cells(3.85, 3.95))
+    pack_reading(case, site, T0 + timedelta(seconds=10), volts=56.0, cells=cells(3.70, 3.96))
+    pack_reading(
+        case, site, T0 + timedelta(minutes=1), volts=58.0, cells=cells(3.90, 3.92), fet_temps=(40, 1)
+    )
+
+    refresh_all_rollups(start=T0, end=T0 + timedelta(minutes=2))
+
+    first, second = PackRollup1m.objects.filter(case=case).order_by("bucket")
+    assert (first.bucket, first.n, first.site_id) == (T0, 3, site.id)
+    assert (first.volts_min, first.volts_avg, first.volts_max) == (54.0, 55.0, 56.0)
+    assert first.cell_min == pytest.approx(3.70)
+    assert first.cell_max == pytest.approx(3.96)
+    assert first.cell_delta_max == pytest.approx(0.26)  # the third reading: 3.96 - 3.70
+    assert first.temp_max == 36.0
+    assert first.fet_temp_max == 34.0
+    assert (second.bucket, second.n, second.volts_avg, second.fet_temp_max) == (
+        T0 + ONE_MINUTE,
+        1,
+        58.0,
+        40.0,
+    )
+    assert second.cell_delta_max == pytest.approx(0.02)
+
+    hour = PackRollup1h.objects.get(case=case)
+    assert (hour.bucket, hour.n) == (T0, 4)
+    assert hour.volts_avg == pytest.approx((54 + 55 + 56 + 58) / 4)  # weighted by readings, not by minutes
+    assert (hour.volts_min, hour.volts_max) == (54.0, 58.0)
+    assert hour.cell_min == pytest.approx(3.70)
+    assert hour.cell_delta_max == pytest.approx(0.26)
+    assert hour.fet_temp_max == 40.0
+
+
+@pytest.mark.django_db
+def test_device_rollups_keep_mppt_and_inverter_apart_and_compute_power(site):
+    mppt = ComponentFactory(kind=Kind.MPPT, configured_id="IT6415AD-09-001")
+    inverter = ComponentFactory(kind=Kind.INVERTER, configured_id="SPI-B2-09-001")
+    values = {
+        "pv_volts": [100.0, 50.0],
+        "pv_amps": [2.0, 4.0],
+        "batt_volts": 54.0,
+        "batt_amps": 10.0,
+        "load_volts": [48.0, 48.0],
+        "load_amps": [1.0, 0.5],
+        "utc_offset_minutes": 420,
+    }
+    MpptReading.objects.create(device=mppt, site=site, time=T0, **values)
+    MpptReading.objects.create(
+        device=mppt, site=site, time=T0 + timedelta(seconds=30), **{**values, "batt_amps": 20.0}
+    )
+    InverterReading.objects.create(device=inverter, site=site, time=T0, **values)
+
+    refresh_all_rollups(start=T0, end=T0 + ONE_MINUTE)
+
+    mppt_minute = DeviceRollup1m.objects.get(device=mppt)
+    assert (mppt_minute.kind, mppt_minute.n) == ("mppt", 2)
+    assert (mppt_minute.pv1_power_avg, mppt_minute.pv2_power_max) == (200.0, 200.0)
+    assert (mppt_minute.batt_amps_min, mppt_minute.batt_amps_avg, mppt_minute.batt_amps_max) == (
+        10.0,
+        15.0,
+        20.0,
+    )
+    assert mppt_minute.load_power_avg == 72.0  # 48 x 1 + 48 x 0.5
+    assert DeviceRollup1m.objects.get(device=inverter).kind == "inverter"
+    assert DeviceRollup1h.objects.get(device=mppt).batt_amps_avg == 15.0
+
+
+@pytest.mark.django_db
+def test_a_late_reading_within_the_margin_updates_its_bucket_on_the_next_beat_run(site, case, settings):
+    settings.TELEMETRY_ROLLUP_1M_LATENESS = timedelta(minutes=10)
+    pack_reading(case, site, T0 + timedelta(seconds=5), volts=54.0, cells=cells(3.8, 3.9))
+    refresh_recent_rollups(width=ONE_MINUTE, now=T0 + timedelta(minutes=1))
+    assert PackRollup1m.objects.get(case=case, bucket=T0).n == 1
+
+    # Eight minutes later, a reading for 10:00 arrives (a gateway that was offline).
+    pack_reading(case, site, T0 + timedelta(seconds=40), volts=58.0, cells=cells(3.6, 3.9))
+    refresh_recent_rollups(width=ONE_MINUTE, now=T0 + timedelta(minutes=9))
+
+    bucket = PackRollup1m.objects.get(case=case, bucket=T0)
+    assert (bucket.n, bucket.volts_avg, bucket.volts_max) == (2, 56.0, 58.0)
+    assert bucket.cell_min == pytest.approx(3.6)
+
+
+@pytest.mark.django_db
+def test_a_reading_later_than_the_margin_waits_for_an_explicit_refresh_of_its_range(site, case, settings):
+    settings.TELEMETRY_ROLLUP_1M_LATENESS = timedelta(minutes=10)
+    pack_reading(case, site, T0, volts=54.0, cells=cells(3.8, 3.9))
+    refresh_recent_rollups(width=ONE_MINUTE, now=T0 + timedelta(minutes=1))
+    pack_reading(case, site, T0 + timedelta(seconds=20), volts=60.0, cells=cells(3.8, 3.9))
+
+    refresh_recent_rollups(width=ONE_MINUTE, now=T0 + timedelta(minutes=30))
+    assert PackRollup1m.objects.get(case=case, bucket=T0).n == 1
+
+    refresh_rollups(width=ONE_MINUTE, start=T0, end=T0 + timedelta(seconds=1))
+    assert PackRollup1m.objects.get(case=case, bucket=T0).volts_max == 60.0
+
+
+@pytest.mark.django_db
+def test_refreshing_the_same_range_again_changes_nothing(site, case):
+    for second in range(0, 120, 5):
+        pack_reading(
+            case, site, T0 + timedelta(seconds=second), volts=50 + second / 10, cells=cells(3.8, 3.9)
+        )
+    refresh_all_rollups(start=T0, end=T0 + ONE_HOUR)
+    before = list(PackRollup1m.objects.order_by("bucket").values())
+
+    refresh_all_rollups(start=T0, end=T0 + ONE_HOUR)
+
+    assert list(PackRollup1m.objects.order_by("bucket").values()) == before
+    assert [row["n"] for row in before] == [12, 12]
+    assert PackRollup1h.objects.get(case=case).n == 24
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_task_registered_through_celery_imports_refreshes_recent_rollups_in_a_worker(
+    site, case, celery_worker_process
+):
+    recent = timezone.now() - timedelta(minutes=2)
+    pack_reading(case, site, recent, volts=54.0, cells=cells(3.8, 3.9))
+
+    refresh_rollups_1m.delay()
+
+    rollup = wait_until(lambda: PackRollup1m.objects.filter(case=case).first())
+    assert (rollup.n, rollup.volts_max) == (1, 54.0)
+
+
+@pytest.mark.django_db
+def test_the_refresh_rollups_command_backfills_a_range(site, case):
+    pack_reading(case, site, T0, volts=54.0, cells=cells(3.8, 3.9))
+    output = io.StringIO()
+
+    call_command(
+        "refresh_rollups",
+        "--start",
+        "2026-11-20T16:30+07:00",
+        "--end",
+        "2026-11-20T17:30+07:00",
+        stdout=output,
+    )
+
+    assert PackRollup1m.objects.get(case=case).bucket == T0
+    assert PackRollup1h.objects.get(case=case).bucket == T0
+    assert output.getvalue().startswith("2 rollup rows written")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--start", "yesterday"], "--start: 'yesterday' is not a date and time"),
+        (["--start", "2026-11-20T12:00Z", "--end", "2026-11-20T11:00Z"], "must be before --end"),
+    ],
+)
+def test_the_refresh_rollups_command_explains_a_bad_range(arguments, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("refresh_rollups", *arguments)
