@@ -1,0 +1,239 @@
+/* Charts, the cell heatmap and the live refresh of the site and case pages. Plain JS over ECharts. */
+(function () {
+  "use strict";
+
+  var LIVE_INTERVAL_MS = 10000;
+  var charts = {};
+
+  function timeFormatter(timeZone) {
+    var format = new Intl.DateTimeFormat("en-GB", {
+      timeZone: timeZone, month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false
+    });
+    return function (value) { return format.format(new Date(value)); };
+  }
+
+  function chartAt(id) {
+    var element = document.getElementById(id);
+    if (!element) { return null; }
+    if (!charts[id]) { charts[id] = echarts.init(element, null, { renderer: "canvas" }); }
+    return charts[id];
+  }
+
+  function lineChart(id, timeZone, times, series, unit) {
+    var chart = chartAt(id);
+    if (!chart) { return; }
+    var format = timeFormatter(timeZone);
+    var empty = !times.length || !series.length;
+    chart.setOption({
+      title: { show: empty, text: "No data in this range", left: "center", top: "middle", textStyle: { fontSize: 14, color: "#57606a" } },
+      animation: false,
+      grid: { left: 56, right: 16, top: 36, bottom: 48 },
+      legend: { type: "scroll", top: 0 },
+      tooltip: {
+        trigger: "axis",
+        axisPointer: { label: { formatter: function (p) { return format(p.value); } } },
+        valueFormatter: function (v) { return v === null || v === undefined ? "—" : v + " " + unit; }
+      },
+      xAxis: { type: "time", axisLabel: { formatter: format, hideOverlap: true } },
+      yAxis: { type: "value", scale: true, name: unit },
+      dataZoom: [{ type: "inside" }],
+      series: series.map(function (s) {
+        return {
+          name: s.name, type: "line", showSymbol: false, connectNulls: false, sampling: "lttb",
+          lineStyle: { width: s.width || 1.5, type: s.dashed ? "dashed" : "solid" },
+          data: times.map(function (t, i) { return [t, s.values[i]]; })
+        };
+      })
+    }, true);
+  }
+
+  function minAvgMax(data, name) {
+    return [
+      { name: "max", values: data[name + "_max"], dashed: true },
+      { name: "average", values: data[name + "_avg"], width: 2 },
+      { name: "min", values: data[name + "_min"], dashed: true }
+    ];
+  }
+
+  function drawPacks(packs, timeZone) {
+    lineChart("chart-volts", timeZone, packs.t, minAvgMax(packs, "volts"), "V");
+    lineChart("chart-amps", timeZone, packs.t, minAvgMax(packs, "amps"), "A");
+    lineChart("chart-temps", timeZone, packs.t, [{ name: "max temperature", values: packs.temp_max, width: 2 }], "°C");
+    lineChart("chart-cell-range", timeZone, packs.t, [
+      { name: "max cell", values: packs.cell_max },
+      { name: "min cell", values: packs.cell_min }
+    ], "V");
+  }
+
+  function drawDevices(devices, timeZone, kind, chartId) {
+    var chosen = devices.filter(function (d) { return d.kind === kind; });
+    var times = chosen.length ? chosen[0].t : [];
+    var series = [];
+    chosen.forEach(function (d) {
+      // Devices can miss buckets: align each on the first device's times by timestamp.
+      var index = {};
+      d.t.forEach(function (t, i) { index[t] = i; });
+      function aligned(values) { return times.map(function (t) { return t in index ? values[index[t]] : null; }); }
+      series.push({ name: d.id + " PV 1 W", values: aligned(d.pv1_power) });
+      series.push({ name: d.id + " PV 2 W", values: aligned(d.pv2_power) });
+      series.push({ name: d.id + " load W", values: aligned(d.load_power), dashed: true });
+      series.push({ name: d.id + " battery W", values: aligned(d.batt_volts.map(function (v, i) {
+        var a = d.batt_amps[i];
+        return v === null || a === null ? null : +(v * a).toFixed(1);
+      })), width: 2 });
+    });
+    lineChart(chartId, timeZone, times, series, "W");
+  }
+
+  function drawCells(cells, timeZone) {
+    var series = [];
+    for (var n = 1; n <= 14; n++) { series.push({ name: "cell " + n, values: cells["cell_" + n], width: 1 }); }
+    lineChart("chart-cells", timeZone, cells.t, series, "V");
+  }
+
+  function describeSource(data) {
+    var source = { raw: "raw readings", "1m": "1-minute rollups", "1h": "1-hour rollups" }[data.source];
+    var bucket = data.bucket_seconds >= 3600 ? (data.bucket_seconds / 3600).toFixed(1) + " h"
+      : data.bucket_seconds >= 60 ? Math.round(data.bucket_seconds / 60) + " min" : data.bucket_seconds + " s";
+    return "From " + source + ", one point per " + bucket + ".";
+  }
+
+  function rangeQuery(form) {
+    var params = new URLSearchParams(new FormData(form));
+    if (params.get("range") !== "custom") { params.delete("start"); params.delete("end"); }
+    return params.toString();
+  }
+
+  function loadCharts(section) {
+    var form = document.getElementById("range-form");
+    var error = document.getElementById("range-error");
+    var timeZone = section.dataset.timeZone;
+    section.setAttribute("aria-busy", "true");
+    fetch(section.dataset.seriesUrl + "?" + rangeQuery(form), { headers: { Accept: "application/json" } })
+      .then(function (response) {
+        return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+      })
+      .then(function (result) {
+        section.removeAttribute("aria-busy");
+        if (!result.ok) {
+          error.hidden = false;
+          error.textContent = Object.keys(result.body.errors).map(function (field) {
+            return (field === "__all__" ? "" : field + ": ") + result.body.errors[field].join(" ");
+          }).join(" ");
+          return;
+        }
+        error.hidden = true;
+        var data = result.body;
+        document.getElementById("chart-source").textContent = describeSource(data);
+        drawPacks(data.packs, timeZone);
+        if (data.devices) {
+          drawDevices(data.devices, timeZone, "mppt", "chart-mppt");
+          drawDevices(data.devices, timeZone, "inverter", "chart-inverter");
+        }
+        if (data.cells) { drawCells(data.cells, timeZone); }
+      })
+      .catch(function () {
+        section.removeAttribute("aria-busy");
+        error.hidden = false;
+        error.textContent = "The chart data could not be loaded. Check the connection and try again.";
+      });
+  }
+
+  function drawHeatmap() {
+    var source = document.getElementById("heatmap-data");
+    var element = document.getElementById("cell-heatmap");
+    if (!source || !element) { return; }
+    var heatmap = JSON.parse(source.textContent);
+    element.style.height = Math.max(180, 110 + heatmap.packs.length * 22) + "px";
+    if (charts["cell-heatmap"] && charts["cell-heatmap"].getDom() !== element) {
+      charts["cell-heatmap"].dispose();
+      delete charts["cell-heatmap"];
+    }
+    var chart = chartAt("cell-heatmap");
+    chart.resize();
+    var labels = heatmap.packs.map(function (label, row) {
+      var open = heatmap.fet_open[row];
+      return open.length ? label + " ⚠ FET " + open.join(",") + " open" : label;
+    });
+    var spread = 1;
+    heatmap.cells.forEach(function (c) { if (c[2] !== null) { spread = Math.max(spread, Math.abs(c[2])); } });
+    var labelWidth = Math.min(180, Math.round(element.clientWidth * 0.4));
+    chart.setOption({
+      animation: false,
+      grid: { left: labelWidth + 10, right: 16, top: 8, bottom: 96 },
+      tooltip: {
+        formatter: function (p) {
+          var c = p.data;
+          return labels[c[1]] + ", cell " + (c[0] + 1) + ": " + c[3] + " V" +
+            (c[4] ? " (open)" : ", " + (c[2] > 0 ? "+" : "") + c[2] + " mV from median");
+        }
+      },
+      xAxis: { type: "category", data: Array.from({ length: 14 }, function (_, i) { return String(i + 1); }), name: "cell" },
+      yAxis: { type: "category", data: labels, inverse: true, axisLabel: { width: labelWidth, overflow: "truncate" } },
+      visualMap: {
+        seriesIndex: 0, min: -spread, max: spread, calculable: true, orient: "horizontal", left: "center", bottom: 0,
+        dimension: 2, text: ["+mV", "−mV"], inRange: { color: ["#2166ac", "#eef1f4", "#b2182b"] }
+      },
+      series: [
+        {
+          name: "closed cells", type: "heatmap",
+          data: heatmap.cells.filter(function (c) { return !c[4]; }),
+          itemStyle: { borderColor: "#fff", borderWidth: 1 }
+        },
+        {
+          name: "open cells", type: "heatmap",
+          // A heatmap skips cells without a value; an open cell has no deviation, so give it 0.
+          data: heatmap.cells.filter(function (c) { return c[4]; }).map(function (c) { return [c[0], c[1], 0, c[3], true]; }),
+          itemStyle: { color: "#424a53", borderColor: "#fff", borderWidth: 1 },
+          label: { show: true, formatter: "✕", color: "#fff", fontWeight: "bold" }
+        }
+      ]
+    }, true);
+  }
+
+  function startLiveRefresh(container) {
+    function refresh() {
+      // Skip while hidden, or while the keyboard focus is inside (replacing it would lose the focus).
+      if (document.hidden || container.contains(document.activeElement)) { return; }
+      fetch(container.dataset.liveUrl, { headers: { Accept: "text/html" } })
+        .then(function (response) { if (!response.ok) { throw new Error(response.status); } return response.text(); })
+        .then(function (html) { container.innerHTML = html; drawHeatmap(); })
+        .catch(function () {
+          var stamp = document.getElementById("live-stamp");
+          if (stamp) { stamp.textContent = "Live refresh failed; retrying. " + stamp.textContent; }
+        });
+    }
+    window.setInterval(refresh, LIVE_INTERVAL_MS);
+  }
+
+  function startClock(element) {
+    var format = new Intl.DateTimeFormat("en-GB", {
+      timeZone: element.dataset.timeZone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", timeZoneName: "short", hour12: false
+    });
+    function tick() { element.textContent = format.format(new Date()); }
+    tick();
+    window.setInterval(tick, 30000);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    drawHeatmap();
+    var section = document.getElementById("charts");
+    if (section) {
+      document.getElementById("range-apply").addEventListener("click", function () { loadCharts(section); });
+      document.querySelectorAll("#range-form input[name=range]").forEach(function (input) {
+        input.addEventListener("change", function () { if (input.value !== "custom") { loadCharts(section); } });
+      });
+      loadCharts(section);
+    }
+    var live = document.getElementById("site-live");
+    if (live) { startLiveRefresh(live); }
+    var clock = document.getElementById("site-clock");
+    if (clock) { startClock(clock); }
+    window.addEventListener("resize", function () {
+      Object.keys(charts).forEach(function (id) { charts[id].resize(); });
+    });
+  });
+
+  window.pmsCharts = charts;
+}());

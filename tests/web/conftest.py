@@ -1,0 +1,96 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from assets.models import Kind
+from assets.services import component_install, site_position
+from telemetry.models import DeviceKind, DeviceState, MpptReading, PackReading, PackState
+from tests.factories import ComponentFactory, UserFactory, build_site
+
+ROLES = {"manager": "Manager", "field": "Field engineer", "warehouse": "Warehouse"}
+
+
+@pytest.fixture
+def users(db):
+    users = {key: UserFactory(username=key, groups=[group]) for key, group in ROLES.items()}
+    users["admin"] = UserFactory(username="admin", is_superuser=True, is_staff=True)
+    users["nobody"] = UserFactory(username="nobody")
+    return users
+
+
+def client_for(client, user):
+    client.force_login(user)
+    return client
+
+
+def pack_values(dock, *, volts=53.2, amps=-1.5, cell=3.80, weak_cell=None, open_cells=(), fet_open=()):
+    cells = [cell] * 14
+    if weak_cell:
+        cells[weak_cell - 1] = cell - 0.05
+    return {
+        "dock": dock,
+        "volts": volts,
+        "amps": amps,
+        "temps": [30.0, 31.0, 32.5],
+        "cell_volts": cells,
+        "open_cells": list(open_cells),
+        "fet_open": list(fet_open),
+        "fet_temps": [33.0, 34.0],
+    }
+
+
+def add_readings(site, *, minutes=30, step_seconds=60, end=None, **values):
+    """Readings every ``step_seconds`` over the last ``minutes`` for each installed case, and latest state."""
+    end = end or timezone.now()
+    readings, states = [], []
+    for (cabinet, dock), case in site.test_cases.items():
+        pms_dock = (cabinet - 1) * 12 + dock
+        times = [end - timedelta(seconds=s) for s in range(0, minutes * 60, step_seconds)]
+        for time in times:
+            readings.append(
+                PackReading(
+                    case=case, site=site, time=time, utc_offset_minutes=420, **pack_values(pms_dock, **values)
+                )
+            )
+        states.append(
+            PackState(
+                case=case,
+                site=site,
+                time=end,
+                utc_offset_minutes=420,
+                updated_at=end,
+                **pack_values(pms_dock, **values),
+            )
+        )
+    PackReading.objects.bulk_create(readings)
+    PackState.objects.bulk_create(states)
+    return readings
+
+
+def add_mppt(site, *, minutes=30, end=None):
+    end = end or timezone.now()
+    device = ComponentFactory(kind=Kind.MPPT, configured_id=f"IT6415AD-{site.pk:02d}-001")
+    component_install(
+        component=device, position=site_position(site=site, kind=Kind.MPPT, number=1), user=None
+    )
+    values = {
+        "site": site,
+        "utc_offset_minutes": 420,
+        "pv_volts": [48.0, 47.0],
+        "pv_amps": [6.0, 5.0],
+        "batt_volts": 55.1,
+        "batt_amps": -1.6,
+        "load_volts": [48.0, 48.0],
+        "load_amps": [1.2, 1.0],
+    }
+    MpptReading.objects.bulk_create(
+        MpptReading(device=device, time=end - timedelta(minutes=m), **values) for m in range(minutes)
+    )
+    DeviceState.objects.create(device=device, kind=DeviceKind.MPPT, time=end, updated_at=end, **values)
+    return device
+
+
+@pytest.fixture
+def site(db):
+    return build_site(cabinets=1, docks=4, pms_id="PMS-77-001", name="Chiang Mai North")

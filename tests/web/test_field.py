@@ -1,0 +1,244 @@
+"""Field engineers' forms: install, swap and remove at a dock, replace a part in a case, discrepancies."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from assets.models import Kind, Status
+from assets.selectors import component_in_position_at
+from assets.services import child_position, component_remove
+from telemetry.models import Discrepancy
+from tests.factories import AcqBoardFactory, CaseFactory, build_site
+from tests.web.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def change_url(position, action):
+    return reverse("web:field-change", args=[position.pk, action])
+
+
+@pytest.fixture
+def engineer(client, users):
+    return client_for(client, users["field"])
+
+
+@pytest.mark.parametrize("role", ["manager", "warehouse", "nobody"])
+def test_field_pages_are_forbidden_without_install_permissions(client, users, site, role):
+    client_for(client, users[role])
+    dock = site.test_docks[(1, 1)]
+    urls = [
+        reverse("web:field-home"),
+        reverse("web:field-site", args=[site.pk]),
+        reverse("web:field-position", args=[dock.pk]),
+        change_url(dock, "replace"),
+    ]
+    for url in urls:
+        assert client.get(url).status_code == 403, url
+    response = client.post(change_url(dock, "remove"), {"reason": "x", "step": "confirm"})
+    assert response.status_code == 403
+    assert component_in_position_at(dock) == site.test_cases[(1, 1)]
+
+
+def test_engineer_walks_from_site_to_dock(engineer, site):
+    home = engineer.get(reverse("web:field-home"), {"q": "chiang"}).content.decode()
+    assert reverse("web:field-site", args=[site.pk]) in home
+    site_page = engineer.get(reverse("web:field-site", args=[site.pk])).content.decode()
+    dock = site.test_docks[(1, 3)]
+    assert reverse("web:field-position", args=[dock.pk]) in site_page
+    dock_page = engineer.get(reverse("web:field-position", args=[dock.pk])).content.decode()
+    assert "PMS-77-001 cabinet 1 dock 3" in dock_page
+    assert change_url(dock, "replace") in dock_page and change_url(dock, "remove") in dock_page
+
+
+def test_swap_with_confirm_step_then_seen_on_the_case_timeline(engineer, site):
+    dock = site.test_docks[(1, 2)]
+    old_case, new_case = site.test_cases[(1, 2)], CaseFactory(serial="0999")
+    form = engineer.get(change_url(dock, "replace"))
+    assert form.context["form"]["old_component"].value() == old_case.pk
+    data = {
+        "serial": "0999",
+        "reason": "Cell fault",
+        "removed_status": "faulty",
+        "old_component": old_case.pk,
+    }
+    review = engineer.post(change_url(dock, "replace"), {**data, "step": "review"})
+    assert review.context["step"] == "confirm"
+    assert "Check and confirm" in review.content.decode()
+    assert component_in_position_at(dock) == old_case
+    done = engineer.post(change_url(dock, "replace"), {**data, "step": "confirm"})
+    assert done.status_code == 302
+    result = engineer.get(done.url).content.decode()
+    assert "Swapped at PMS-77-001 cabinet 1 dock 2" in result
+    assert f"Out: <strong>Case {old_case.serial}</strong>, now faulty" in result
+    assert reverse("web:case", args=["0999"]) in result
+    old_case.refresh_from_db()
+    assert old_case.status == Status.FAULTY and component_in_position_at(dock) == new_case
+    timeline = engineer.get(reverse("web:case", args=["0999"])).context["timeline"]
+    assert timeline[0].title == "Installed at PMS-77-001 cabinet 1 dock 2"
+    assert timeline[0].user.username == "field" and "Cell fault" in timeline[0].detail
+
+
+def test_wrong_case_id_is_shown_beside_the_field_and_values_are_kept(engineer, site):
+    dock = site.test_docks[(1, 2)]
+    data = {
+        "serial": "NOPE-1",
+        "reason": "Routine swap",
+        "note": "left side",
+        "removed_status": "in_repair",
+        "old_component": site.test_cases[(1, 2)].pk,
+        "step": "review",
+    }
+    response = engineer.post(change_url(dock, "replace"), data)
+    assert response.status_code == 200 and response.context["step"] == "edit"
+    assert response.context["form"].errors["serial"] == [
+        "There is no case with Case id 'NOPE-1'. Check the id on the label."
+    ]
+    html = response.content.decode()
+    assert 'value="NOPE-1"' in html and 'value="Routine swap"' in html and "left side" in html
+    assert '<option value="in_repair" selected>' in html
+    assert 'aria-invalid="true"' in html
+
+
+def test_service_errors_land_beside_the_right_field(engineer, site):
+    dock = site.test_docks[(1, 1)]
+    installed_elsewhere = site.test_cases[(1, 3)]
+    data = {
+        "serial": installed_elsewhere.serial,
+        "reason": "Swap",
+        "removed_status": "in_stock",
+        "old_component": site.test_cases[(1, 1)].pk,
+        "step": "confirm",
+    }
+    response = engineer.post(change_url(dock, "replace"), data)
+    assert response.status_code == 200
+    assert response.context["form"].errors["serial"] == [
+        f"Case {installed_elsewhere.serial} is installed at PMS-77-001 cabinet 1 dock 3; remove it first."
+    ]
+    assert component_in_position_at(dock) == site.test_cases[(1, 1)]
+
+
+def test_swap_refused_when_someone_changed_the_dock_meanwhile(engineer, site):
+    dock = site.test_docks[(1, 1)]
+    seen = site.test_cases[(1, 1)]
+    component_remove(component=seen, user=None, reason="someone else")
+    CaseFactory(serial="0777")
+    data = {"serial": "0777", "reason": "Swap", "removed_status": "in_stock", "old_component": seen.pk}
+    response = engineer.post(change_url(dock, "replace"), {**data, "step": "confirm"})
+    assert "is empty; install instead of swapping" in " ".join(response.context["form"].non_field_errors())
+
+
+def test_install_into_an_empty_dock_and_remove(engineer, site):
+    dock = site.test_docks[(1, 4)]
+    case = site.test_cases[(1, 4)]
+    data = {
+        "old_component": case.pk,
+        "reason": "Decommission",
+        "removed_status": "in_stock",
+        "step": "confirm",
+    }
+    done = engineer.post(change_url(dock, "remove"), data)
+    assert done.status_code == 302
+    assert "Removed <strong>Case" in engineer.get(done.url).content.decode()
+    assert component_in_position_at(dock) is None
+    done = engineer.post(
+        change_url(dock, "install"), {"serial": case.serial, "reason": "Back", "step": "confirm"}
+    )
+    assert done.status_code == 302 and component_in_position_at(dock) == case
+
+
+def test_remove_refused_when_the_dock_holds_another_case_now(engineer, site):
+    dock = site.test_docks[(1, 1)]
+    other = site.test_cases[(1, 2)]
+    data = {"old_component": other.pk, "reason": "x", "removed_status": "in_stock", "step": "confirm"}
+    response = engineer.post(change_url(dock, "remove"), data)
+    assert "someone changed it meanwhile" in " ".join(response.context["form"].non_field_errors())
+    assert component_in_position_at(site.test_docks[(1, 2)]) == other
+
+
+def test_backdated_change_is_read_in_site_local_time(engineer):
+    site = build_site(cabinets=1, docks=4, at=timezone.now() - timedelta(hours=2))
+    dock = site.test_docks[(1, 4)]
+    case = site.test_cases[(1, 4)]
+    local = timezone.localtime(timezone.now() - timedelta(minutes=1), timezone=site_zone(site))
+    data = {
+        "old_component": case.pk,
+        "reason": "x",
+        "removed_status": "in_stock",
+        "at": local.strftime("%Y-%m-%dT%H:%M"),
+        "step": "confirm",
+    }
+    assert engineer.post(change_url(dock, "remove"), data).status_code == 302
+    installation = case.installations.get()
+    assert installation.removed_at == local.replace(second=0, microsecond=0)
+
+
+def site_zone(site):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(site.time_zone)
+
+
+def test_replace_a_board_inside_a_case(engineer, site):
+    case = site.test_cases[(1, 1)]
+    slot = child_position(parent=case, kind=Kind.ACQ_BOARD)
+    old_board, new_board = AcqBoardFactory(serial="A-OLD"), AcqBoardFactory(serial="A-NEW")
+    engineer.post(change_url(slot, "install"), {"serial": "A-OLD", "reason": "Assembly", "step": "confirm"})
+    dock_page = engineer.get(
+        reverse("web:field-position", args=[site.test_docks[(1, 1)].pk])
+    ).content.decode()
+    assert "Acquisition board A-OLD" in dock_page and change_url(slot, "replace") in dock_page
+    data = {
+        "serial": "A-NEW",
+        "reason": "Board dead",
+        "removed_status": "faulty",
+        "old_component": old_board.pk,
+    }
+    done = engineer.post(change_url(slot, "replace"), {**data, "step": "confirm"})
+    assert done.status_code == 302
+    assert reverse("web:case", args=[case.serial]) in engineer.get(done.url).content.decode()
+    assert component_in_position_at(slot) == new_board
+    titles = [e.title for e in engineer.get(reverse("web:case", args=[case.serial])).context["timeline"]]
+    assert "Acquisition board A-NEW installed in acquisition board" in titles
+    assert "Acquisition board A-OLD removed from acquisition board" in titles
+
+
+def test_find_case_by_id(engineer, site):
+    case = site.test_cases[(1, 2)]
+    response = engineer.get(reverse("web:field-find-case"), {"case": case.serial}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("web:field-position", args=[site.test_docks[(1, 2)].pk])
+    response = engineer.get(reverse("web:field-find-case"), {"case": "X-404"})
+    assert "There is no case with Case id &#x27;X-404&#x27;" in response.content.decode()
+    assert 'value="X-404"' in response.content.decode()
+
+
+def test_discrepancy_record_this_swap_prefills_the_form(engineer, site):
+    roaming = site.test_cases[(1, 1)]
+    component_remove(component=roaming, user=None, reason="lost track")
+    first_seen = timezone.now() - timedelta(hours=2)
+    Discrepancy.objects.create(
+        case=roaming,
+        kind=Discrepancy.Kind.DOCK_MISMATCH,
+        observed_site=site,
+        observed_dock=3,
+        first_seen=first_seen,
+        last_seen=timezone.now(),
+        sample_count=40,
+    )
+    page = engineer.get(reverse("web:discrepancies")).content.decode()
+    link = change_url(site.test_docks[(1, 3)], "replace")
+    assert link in page and "Record this swap" in page
+    href = page.split(f'href="{link}?')[1].split('"')[0].replace("&amp;", "&")
+    form = engineer.get(f"{link}?{href}").context["form"]
+    assert form["serial"].value() == roaming.serial
+    assert form["old_component"].value() == site.test_cases[(1, 3)].pk
+    assert form["reason"].value() == "Unlogged swap seen in telemetry"
+    local = timezone.localtime(first_seen, timezone=site_zone(site))
+    assert form["at"].value() == local.strftime("%Y-%m-%dT%H:%M")
+
+
+def test_an_unknown_change_is_a_404_page(engineer, site):
+    response = engineer.get(change_url(site.test_docks[(1, 1)], "explode"))
+    assert response.status_code == 404 and b"Not found" in response.content

@@ -1,0 +1,275 @@
+"""The monitoring pages by role: fleet, site, case, their JSON and live endpoints."""
+
+import pytest
+from django.urls import reverse
+
+from tests.web.conftest import add_mppt, add_readings, client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def monitoring_urls(site):
+    case = site.test_cases[(1, 1)]
+    return [
+        reverse("web:fleet"),
+        reverse("web:site", args=[site.pk]),
+        reverse("web:site-live", args=[site.pk]),
+        reverse("web:site-series", args=[site.pk]),
+        reverse("web:case", args=[case.serial]),
+        reverse("web:case-series", args=[case.serial]),
+        reverse("web:discrepancies"),
+    ]
+
+
+def test_anonymous_users_are_sent_to_login(client, site):
+    for url in [*monitoring_urls(site), reverse("web:field-home")]:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response.url.startswith(reverse("login") + "?next="), url
+
+
+@pytest.mark.parametrize("role", ["manager", "field", "warehouse", "admin"])
+def test_roles_with_view_permissions_open_monitoring_pages(client, users, site, role):
+    client_for(client, users[role])
+    for url in monitoring_urls(site):
+        assert client.get(url).status_code == 200, url
+
+
+def test_a_user_without_a_role_gets_a_403_page(client, users, site):
+    client_for(client, users["nobody"])
+    for url in monitoring_urls(site):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert b"You cannot open this page" in response.content
+    assert b"no role yet" in client.get("/").content
+
+
+@pytest.mark.parametrize(
+    ("role", "start", "links", "hidden"),
+    [
+        ("manager", "/fleet/", ["Fleet", "Alarms", "Discrepancies"], ["Field work", "Admin"]),
+        ("field", "/field/", ["Field work", "Alarms", "Discrepancies"], ["Fleet", "Admin"]),
+        ("warehouse", None, ["Admin"], ["Fleet", "Field work", "Alarms"]),
+        ("admin", "/fleet/", ["Fleet", "Field work", "Alarms", "Discrepancies", "Admin"], []),
+    ],
+)
+def test_navigation_and_start_page_follow_the_role(client, users, role, start, links, hidden):
+    client_for(client, users[role])
+    response = client.get("/")
+    if start:
+        assert response.status_code == 302 and response.url == start
+        response = client.get(start)
+    nav = response.content.decode().split('aria-label="Main"')[1].split("</nav>")[0]
+    for label in links:
+        assert f">{label}</a>" in nav
+    for label in hidden:
+        assert f">{label}</a>" not in nav
+
+
+def test_fleet_lists_each_site_with_its_figures(client, users, site):
+    add_readings(site, minutes=5, weak_cell=3)
+    add_mppt(site, minutes=2)
+    client_for(client, users["manager"])
+    response = client.get(reverse("web:fleet"))
+    row = next(r for r in response.context["rows"] if r.site == site)
+    assert row.packs == 4
+    assert row.status == "online"
+    assert row.cell_min == pytest.approx(3.75, abs=1e-4)
+    assert row.cell_max == pytest.approx(3.80, abs=1e-4)
+    assert row.delta_max == pytest.approx(0.05, abs=1e-4)
+    assert row.temp_max == pytest.approx(32.5)
+    assert row.pv_power == pytest.approx(48 * 6 + 47 * 5, rel=1e-4)
+    assert "Chiang Mai North" in response.content.decode()
+
+
+def test_fleet_puts_stale_sites_first_and_searches(client, users, site, settings):
+    from tests.factories import build_site
+
+    quiet = build_site(cabinets=1, docks=4, name="Quiet Hill")
+    add_readings(site, minutes=2)
+    client_for(client, users["manager"])
+    rows = client.get(reverse("web:fleet")).context["rows"]
+    assert [row.site for row in rows] == [quiet, site]
+    assert [row.status for row in rows] == ["stale", "online"]
+    rows = client.get(reverse("web:fleet"), {"sort": "name"}).context["rows"]
+    assert [row.site for row in rows] == [site, quiet]
+    rows = client.get(reverse("web:fleet"), {"q": "quiet"}).context["rows"]
+    assert [row.site for row in rows] == [quiet]
+
+
+def test_fleet_query_count_does_not_grow_with_sites(client, users, django_assert_max_num_queries):
+    from tests.factories import build_site
+
+    client_for(client, users["manager"])
+    first = build_site(cabinets=1, docks=4)
+    add_readings(first, minutes=1)
+    with django_assert_max_num_queries(15) as one_site:
+        client.get(reverse("web:fleet"))
+    for _ in range(4):
+        add_readings(build_site(cabinets=2, docks=4), minutes=1)
+    with django_assert_max_num_queries(len(one_site.captured_queries)):
+        response = client.get(reverse("web:fleet"))
+    assert len(response.context["rows"]) == 5
+
+
+def test_site_page_shows_the_drawing_heatmap_and_pack_table(client, users, site):
+    add_readings(site, minutes=5, weak_cell=3, open_cells=[6], fet_open=[2])
+    client_for(client, users["manager"])
+    response = client.get(reverse("web:site", args=[site.pk]))
+    html = response.content.decode()
+    case = site.test_cases[(1, 2)]
+    assert f'href="{reverse("web:case", args=[case.serial])}"' in html
+    assert html.count('class="dock state-ok"') == 4
+    heatmap = response.context["heatmap"]
+    assert len(heatmap["packs"]) == 4 and len(heatmap["cells"]) == 4 * 14
+    weak = [c for c in heatmap["cells"] if c[0] == 2]
+    assert all(c[2] == pytest.approx(-50.0, abs=0.1) for c in weak)
+    assert all(c[4] for c in heatmap["cells"] if c[0] == 5)
+    assert heatmap["fet_open"] == [[2]] * 4
+    assert "Asia/Bangkok" in html
+
+
+def test_site_page_marks_stale_and_empty_docks(client, users, settings):
+    from tests.factories import build_site
+
+    site = build_site(cabinets=1, docks=4)
+    add_readings(site, minutes=1)
+    old_case = site.test_cases[(1, 4)]
+    from telemetry.models import PackState
+
+    PackState.objects.filter(case=old_case).update(time="2020-01-01T00:00:00Z")
+    from assets.services import component_remove
+
+    component_remove(component=site.test_cases[(1, 3)], user=None, reason="test")
+    client_for(client, users["manager"])
+    docks = client.get(reverse("web:site", args=[site.pk])).context["docks"]
+    assert [dock.state for dock in docks] == ["ok", "ok", "empty", "stale"]
+
+
+def test_site_page_query_count_does_not_grow_with_packs(client, users, django_assert_max_num_queries):
+    from tests.factories import build_site
+
+    client_for(client, users["manager"])
+    small = build_site(cabinets=1, docks=4)
+    add_readings(small, minutes=1)
+    add_mppt(small, minutes=1)
+    with django_assert_max_num_queries(30) as small_page:
+        client.get(reverse("web:site", args=[small.pk]))
+    large = build_site(cabinets=2, docks=12)
+    add_readings(large, minutes=1)
+    add_mppt(large, minutes=1)
+    with django_assert_max_num_queries(len(small_page.captured_queries)):
+        response = client.get(reverse("web:site", args=[large.pk]))
+    assert len(response.context["docks"]) == 24
+
+
+def test_site_live_fragment_carries_the_latest_state(client, users, site):
+    add_readings(site, minutes=1, volts=51.25)
+    add_mppt(site, minutes=1)
+    client_for(client, users["manager"])
+    html = client.get(reverse("web:site-live", args=[site.pk])).content.decode()
+    assert "<html" not in html
+    assert "51.25" in html and 'id="heatmap-data"' in html
+    assert '<td class="num">288</td><td class="num">235</td>' in html
+
+
+def test_site_series_returns_at_most_1000_points_per_series(client, users, site):
+    add_readings(site, minutes=60, step_seconds=5)
+    add_mppt(site, minutes=60)
+    client_for(client, users["manager"])
+    data = client.get(reverse("web:site-series", args=[site.pk]), {"range": "1h"}).json()
+    assert data["source"] == "raw"
+    assert 700 <= len(data["packs"]["t"]) <= 1000
+    assert data["packs"]["volts_avg"][-1] == pytest.approx(53.2, abs=0.01)
+    assert [device["kind"] for device in data["devices"]] == ["mppt"]
+    assert data["devices"][0]["pv1_power"][-1] == pytest.approx(288.0)
+
+
+def test_series_range_picks_the_rollup_source(client, users, site):
+    client_for(client, users["manager"])
+    url = reverse("web:site-series", args=[site.pk])
+    assert client.get(url, {"range": "24h"}).json()["source"] == "1m"
+    assert client.get(url, {"range": "30d"}).json()["source"] == "1h"
+
+
+def test_series_rejects_a_bad_custom_range_with_field_messages(client, users, site):
+    client_for(client, users["manager"])
+    url = reverse("web:site-series", args=[site.pk])
+    response = client.get(url, {"range": "custom", "start": "2026-01-02T00:00", "end": "2026-01-01T00:00"})
+    assert response.status_code == 400
+    assert response.json()["errors"]["end"] == ["The end must be after the start."]
+    response = client.get(url, {"range": "custom", "start": "yesterday"})
+    assert set(response.json()["errors"]) == {"start", "end"}
+
+
+def test_case_page_shows_identity_location_timeline_and_cell_chart_data(client, users, site):
+    case = site.test_cases[(1, 2)]
+    add_readings(site, minutes=10, step_seconds=5, weak_cell=3)
+    client_for(client, users["manager"])
+    response = client.get(reverse("web:case", args=[case.serial]))
+    html = response.content.decode()
+    assert f"Case {case.serial}" in html
+    assert "PMS-77-001 cabinet 1 dock 2" in html
+    assert "Cell block 1" in html or "cell block 1" in html
+    titles = [entry.title for entry in response.context["timeline"]]
+    assert "Installed at PMS-77-001 cabinet 1 dock 2" in titles
+    data = client.get(reverse("web:case-series", args=[case.serial]), {"range": "life"}).json()
+    assert len(data["cells"]["t"]) >= 100
+    assert data["cells"]["cell_3"][-1] == pytest.approx(3.75, abs=1e-3)
+    assert data["cells"]["cell_1"][-1] == pytest.approx(3.80, abs=1e-3)
+
+
+def test_unknown_case_is_a_404_page(client, users):
+    client_for(client, users["manager"])
+    response = client.get(reverse("web:case", args=["NOPE"]))
+    assert response.status_code == 404
+    assert b"Not found" in response.content
+
+
+def raise_alarm(site, case, severity="alarm"):
+    from django.utils import timezone
+
+    from alarms.models import Alarm, AlarmKind
+
+    now = timezone.now()
+    return Alarm.objects.create(
+        site=site,
+        case=case,
+        kind=AlarmKind.CELL_DELTA,
+        severity=severity,
+        state=Alarm.State.ACTIVE,
+        condition_since=now,
+        raised_at=now,
+        peak_value=0.2,
+        last_value=0.2,
+        last_seen_at=now,
+        message="Cell spread 200 mV",
+    )
+
+
+def test_active_alarms_colour_docks_and_put_the_site_first(client, users, site):
+    from tests.factories import build_site
+
+    calm = build_site(cabinets=1, docks=4, name="Aaa Calm")
+    add_readings(site, minutes=1)
+    add_readings(calm, minutes=1)
+    raise_alarm(site, site.test_cases[(1, 1)])
+    raise_alarm(site, site.test_cases[(1, 2)], severity="warning")
+    client_for(client, users["manager"])
+    rows = client.get(reverse("web:fleet")).context["rows"]
+    assert [(row.site, row.status, row.alarms.total) for row in rows] == [
+        (site, "alarm", 2),
+        (calm, "online", 0),
+    ]
+    response = client.get(reverse("web:site", args=[site.pk]))
+    assert [dock.state for dock in response.context["docks"]] == ["alarm", "warning", "ok", "ok"]
+    assert "Cell spread 200 mV" in response.content.decode()
+    case_page = client.get(reverse("web:case", args=[site.test_cases[(1, 1)].serial])).content.decode()
+    assert "Cell voltage spread" in case_page
+
+
+def test_case_without_readings_says_so_instead_of_empty_charts(client, users, site):
+    client_for(client, users["manager"])
+    html = client.get(reverse("web:case", args=[site.test_cases[(1, 1)].serial])).content.decode()
+    assert "No reading from this case has been stored yet." in html
+    assert 'id="chart-cells"' not in html
