@@ -2,9 +2,11 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PMS_VAR_DIR", BASE_DIR / "var"))
@@ -56,6 +58,7 @@ INSTALLED_APPS = [
     "simple_history",
     "assets",
     "telemetry",
+    "alarms",
     "web",
 ]
 
@@ -107,6 +110,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+# Pages show a site or pack as stale when it has sent no data for this many minutes.
+PMS_STALE_AFTER_MINUTES = int(os.environ.get("PMS_STALE_AFTER_MINUTES", "5"))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
@@ -125,21 +130,28 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes an unauthenticated request a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "pms_site.drf.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PMS Site API",
     "DESCRIPTION": "Master data and telemetry ingest for battery energy-storage sites.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "Kind": "assets.models.Kind",
+        "Status": "assets.models.Status",
+        "RestingStatus": "assets.serializers.RESTING_STATUS_CHOICES",
+    },
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -151,9 +163,34 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_IMPORTS = ["telemetry.rollup_tasks"]
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "telemetry.worker_heartbeat", "schedule": 30.0},
+    "alarm-staleness": {"task": "alarms.check_staleness", "schedule": 30.0, "options": {"expires": 30}},
+    "rollups-1m": {"task": "telemetry.refresh_rollups_1m", "schedule": 60.0, "options": {"expires": 60}},
+    "rollups-1h": {"task": "telemetry.refresh_rollups_1h", "schedule": 600.0, "options": {"expires": 600}},
+    "ingest-sweep": {"task": "telemetry.requeue_stale_batches", "schedule": 60.0, "options": {"expires": 60}},
+    "drop-old-readings": {
+        "task": "telemetry.drop_old_readings",
+        "schedule": crontab(hour=3, minute=17),
+        "options": {"expires": 3600},
+    },
 }
+
+# Rollups re-compute recent buckets on every run, so readings arriving up to this late are still counted.
+TELEMETRY_ROLLUP_1M_LATENESS = timedelta(minutes=int(os.environ.get("TELEMETRY_ROLLUP_1M_LATE_MIN", "10")))
+TELEMETRY_ROLLUP_1H_LATENESS = timedelta(minutes=int(os.environ.get("TELEMETRY_ROLLUP_1H_LATE_MIN", "120")))
+# Ingest: bodies above INGEST_MAX_BODY_BYTES get 413. A batch still unprocessed INGEST_SWEEP_AFTER after it
+# was queued is queued again (broker down, worker killed); after INGEST_MAX_ATTEMPTS attempts it is failed.
+INGEST_MAX_BODY_BYTES = int(os.environ.get("INGEST_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
+INGEST_SWEEP_AFTER = timedelta(seconds=int(os.environ.get("INGEST_SWEEP_AFTER_S", "120")))
+INGEST_SWEEP_LIMIT = 1000
+INGEST_MAX_ATTEMPTS = 10
+INGEST_LOCK_TIMEOUT = os.environ.get("INGEST_LOCK_TIMEOUT", "10s")
+# How long an endpoint process trusts its cached token -> site and device ids (revocation delay).
+GATEWAY_ACCESS_CACHE_SECONDS = 60
+# Raw readings older than this are dropped (whole chunks); rollups are kept.
+TELEMETRY_RAW_RETENTION_DAYS = int(os.environ.get("TELEMETRY_RAW_RETENTION_DAYS", "90"))
 
 LOGGING = {
     "version": 1,

@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("assets.api_urls")),
     path("api/v1/", include("telemetry.api_urls")),
+    path("alarms/", include("alarms.urls")),
     path("", include("web.urls")),
 ]

@@ -14,6 +14,8 @@ $PY manage.py migrate --no-input -v 0
 $PY manage.py collectstatic --no-input -v 0
 echo "==> Preparing the demo site"
 $PY manage.py demo_data --admin-password-file var/secrets/admin_password
+echo "==> Simulated telemetry: filling the last day (only what is not stored yet)"
+$PY manage.py simulate --backfill-days 1
 
 pids=()
 stop_all() {
@@ -31,10 +33,8 @@ pids+=($!)
 pids+=($!)
 .venv/bin/gunicorn pms_site.wsgi --bind "$HOST:$PORT" --workers 3 --access-logfile - >"$LOG_DIR/web.log" 2>&1 &
 pids+=($!)
-if $PY manage.py help simulate >/dev/null 2>&1; then
-    $PY manage.py simulate --live >"$LOG_DIR/simulator.log" 2>&1 &
-    pids+=($!)
-fi
+$PY manage.py simulate --live >"$LOG_DIR/simulator.log" 2>&1 &
+pids+=($!)
 
 echo
 echo "==> PMS Sites is running at http://$HOST:$PORT/  (admin: http://$HOST:$PORT/admin/)"

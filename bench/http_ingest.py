@@ -1,0 +1,199 @@
+"""HTTP ingest: gunicorn and a Celery worker on loopback, several keep-alive clients posting 48-pack samples
+for a bounded time; POST/s, latency, and a check that every row sent was stored once the worker drained."""
+
+import http.client
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zoneinfo
+from datetime import timedelta
+from pathlib import Path
+
+import msgspec
+from django.conf import settings
+from django.utils import timezone
+
+from bench import Figure
+from bench.fixtures import bench_site
+from pms_site.celery import app as celery_app
+from telemetry.models import IngestBatch, PackReading
+from telemetry.services import gateway_token_create
+from telemetry.simulation import Simulator, format_time_local, site_layout
+
+PACKS = 48
+WEB_WORKERS, WEB_THREADS, TASK_WORKERS = 4, 4, 2
+WARM_UP_SECONDS = 3
+DRAIN_TIMEOUT = 600
+LOG_DIR = Path(settings.VAR_DIR) / "log"
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start(name, command):
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with open(LOG_DIR / f"bench-{name}.log", "w") as log:
+        return subprocess.Popen(
+            command,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_for_port(port, server, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited early; see {LOG_DIR / 'bench-web.log'}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not listen on port {port} within {timeout} s")
+
+
+class Load:
+    """Clients posting one sample each time, every sample at its own instant (so nothing is a duplicate)."""
+
+    def __init__(self, *, port, token, template, placeholder, first_sample, tz):
+        self.port, self.token, self.tz = port, token, tz
+        self.template, self.placeholder, self.first_sample = template, placeholder, first_sample
+        self.numbers = itertools.count()
+        self.lock = threading.Lock()
+        self.total_accepted = 0
+
+    def body(self):
+        at = self.first_sample + timedelta(seconds=5 * next(self.numbers))
+        return self.template.replace(self.placeholder, format_time_local(at, self.tz).encode())
+
+    def client(self, deadline):
+        headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        latencies, accepted, failures = [], 0, []
+        while time.monotonic() < deadline:
+            body = self.body()
+            began = time.perf_counter()
+            try:
+                connection.request("POST", "/api/v1/ingest/", body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException) as error:
+                failures.append(repr(error))
+                connection.close()
+                continue
+            latencies.append(time.perf_counter() - began)
+            if response.status == 202:
+                accepted += 1
+            else:
+                failures.append(f"HTTP {response.status}")
+        connection.close()
+        with self.lock:
+            self.latencies += latencies
+            self.accepted += accepted
+            self.failures += failures
+
+    def run(self, *, clients, seconds):
+        """Post for ``seconds``; the figures of this run are left in latencies, accepted and failures."""
+        self.latencies, self.accepted, self.failures = [], 0, []
+        deadline = time.monotonic() + seconds
+        threads = [threading.Thread(target=self.client, args=(deadline,)) for _ in range(clients)]
+        began = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.total_accepted += self.accepted
+        return time.monotonic() - began
+
+
+def _percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _drain(expected_batches):
+    """Wait until the worker has processed every batch; returns the seconds it took."""
+    began = time.monotonic()
+    while time.monotonic() - began < DRAIN_TIMEOUT:
+        done = IngestBatch.objects.filter(status=IngestBatch.Status.DONE).count()
+        if done >= expected_batches:
+            return time.monotonic() - began
+        time.sleep(0.5)
+    raise RuntimeError(f"The worker did not process {expected_batches} batches within {DRAIN_TIMEOUT} s.")
+
+
+def run(options):
+    now = timezone.now().replace(microsecond=0)
+    first_sample = now - timedelta(days=30)
+    site = bench_site(pms_id="PMS-BENCH-HTTP", cabinets=PACKS // 12, at=first_sample - timedelta(days=1))
+    _, token = gateway_token_create(site=site, name="benchmark")
+    layout = site_layout(site, now)
+    tz = zoneinfo.ZoneInfo(layout.time_zone)
+    template = msgspec.json.encode(Simulator([layout], swap_at=None).payload(layout, [now]))
+    print(f"  one POST: {PACKS} packs, {len(template) / 1000:.0f} kB of JSON")
+
+    celery_app.connection_for_write().default_channel.client.flushdb()
+    port = _free_port()
+    python = sys.executable
+    web = _start(
+        "web",
+        [python, "-m", "gunicorn", "pms_site.wsgi", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+         "--workers", str(WEB_WORKERS), "--worker-class", "gthread", "--threads", str(WEB_THREADS)],
+    )  # fmt: skip
+    worker = _start(
+        "worker",
+        [python, "-m", "celery", "-A", "pms_site", "worker", "--concurrency", str(TASK_WORKERS),
+         "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+         "--hostname", f"bench-{os.getpid()}@localhost"],
+    )  # fmt: skip
+    try:
+        _wait_for_port(port, web)
+        load = Load(
+            port=port,
+            token=token,
+            template=template,
+            placeholder=format_time_local(now, tz).encode(),
+            first_sample=first_sample,
+            tz=tz,
+        )
+        began = time.monotonic()
+        load.run(clients=options.clients, seconds=WARM_UP_SECONDS)  # every web process has loaded Django
+        elapsed = load.run(clients=options.clients, seconds=options.seconds)
+        drain_seconds = _drain(load.total_accepted)
+        worker_rate = load.total_accepted / (time.monotonic() - began)
+    finally:
+        for process in (web, worker):
+            process.terminate()
+        for process in (web, worker):
+            process.wait(timeout=60)
+
+    stored = PackReading.objects.filter(site=site).count()
+    if stored != load.total_accepted * PACKS:
+        raise RuntimeError(
+            f"Sent {load.total_accepted * PACKS} rows in accepted POSTs, but {stored} were stored."
+        )
+    print(
+        f"  {options.clients} clients for {elapsed:.0f} s after {WARM_UP_SECONDS} s of warm-up; "
+        f"gunicorn {WEB_WORKERS} workers x {WEB_THREADS} threads, Celery worker concurrency {TASK_WORKERS}"
+    )
+    if load.failures:
+        print(f"  failures: {len(load.failures)}, e.g. {load.failures[0]}")
+    return [
+        Figure("POSTs accepted (202)", load.accepted, "POSTs"),
+        Figure("POSTs failed", len(load.failures), "POSTs"),
+        Figure("sustained rate", load.accepted / elapsed, "POST/s", ">= 200"),
+        Figure("latency p50", 1000 * _percentile(load.latencies, 0.50), "ms"),
+        Figure("latency p99", 1000 * _percentile(load.latencies, 0.99), "ms", "< 100"),
+        Figure("rows stored (= rows sent, warm-up included)", stored, "rows"),
+        Figure("worker drain after the last POST", drain_seconds, "s"),
+        Figure("worker throughput, first POST to drained", worker_rate, "POST/s"),
+    ]

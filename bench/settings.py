@@ -1,0 +1,22 @@
+"""Settings for `make bench`: the project's settings on a benchmark database and Redis database of their own,
+so the development data is never touched and a `make run` worker never takes benchmark tasks."""
+
+import os
+
+import dj_database_url
+
+from pms_site.settings import *  # noqa: F403
+from pms_site.settings import CELERY_BROKER_URL, DATABASES
+
+# The database the benchmark creates (and drops) next to the project's, unless PMS_BENCH_DATABASE_URL names
+# an existing one to use as it is.
+MAINTENANCE_DATABASE_NAME = DATABASES["default"]["NAME"]
+if os.environ.get("PMS_BENCH_DATABASE_URL"):
+    DATABASES["default"] = dj_database_url.parse(os.environ["PMS_BENCH_DATABASE_URL"], conn_max_age=60)
+    BENCH_CREATES_DATABASE = False
+else:
+    DATABASES["default"]["NAME"] = os.environ.get("PMS_BENCH_DATABASE_NAME", "pms_bench")
+    BENCH_CREATES_DATABASE = True
+CELERY_BROKER_URL = os.environ.get("PMS_BENCH_BROKER_URL", CELERY_BROKER_URL.rsplit("/", 1)[0] + "/11")
+# Benchmarks measure the pipeline, not the rollup jobs.
+CELERY_BEAT_SCHEDULE = {}
