@@ -2,14 +2,11 @@
 
 import io
 import json
-from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from telemetry.models import Discrepancy, IngestBatch, PackReading, QuarantinedRecord
-from telemetry.rollups import refresh_rollups
-from telemetry.selectors import pack_series, pack_states_for_site
 from telemetry.services import ingest_payload, quarantine_replay
 from tests.factories import CaseFactory, UserFactory, build_site
 from tests.telemetry.payloads import ago, dataset, envelope, pack_record, site_sample
@@ -139,48 +136,3 @@ def test_a_gateway_token_made_in_the_admin_is_shown_once(admin_client):
     assert response.status_code == 200
     assert "copy it now; it is stored only as a hash" in response.content.decode()
     assert site.gateway_tokens.get().name == "roof"
-
-
-def test_latest_states_and_a_short_series_come_from_the_raw_readings():
-    site = build_site(docks=4, at=ago(days=2))
-    start = ago(minutes=10)
-    for step in range(6):
-        ingest_payload(raw=site_sample(site, start + timedelta(seconds=5 * step)), site=site)
-    case = site.test_cases[(1, 2)]
-
-    states = list(pack_states_for_site(site=site))
-    series = pack_series(case=case, start=start, end=start + timedelta(minutes=1))
-    site_wide = pack_series(site=site, start=start, end=start + timedelta(minutes=1))
-
-    assert [state.dock for state in states] == [1, 2, 3, 4]
-    assert states[1].time == start + timedelta(seconds=25)
-    assert (series.source, series.bucket, len(series.points)) == ("raw", timedelta(seconds=5), 6)
-    assert series.points[0]["n"] == 1 and series.points[0]["volts_avg"] == pytest.approx(55.1)
-    assert [point["n"] for point in site_wide.points] == [4] * 6
-
-
-def test_long_ranges_read_the_rollups():
-    site = build_site(docks=4, at=ago(days=2))
-    end = ago(minutes=0)
-    assert pack_series(site=site, start=end - timedelta(minutes=2), end=end, max_points=3).source == "1m"
-    assert pack_series(site=site, start=end - timedelta(hours=10), end=end).source == "1m"
-    assert pack_series(site=site, start=end - timedelta(days=30), end=end).source == "1h"
-    yearly = pack_series(site=site, start=end - timedelta(days=365), end=end)
-    assert yearly.source == "1h" and yearly.bucket >= timedelta(hours=8)
-
-
-def test_a_series_over_hours_reads_the_one_minute_rollups_of_the_stored_readings():
-    site = build_site(docks=4, at=ago(days=2))
-    start = ago(hours=2).replace(second=0)
-    for minute in (0, 1):
-        ingest_payload(raw=site_sample(site, start + timedelta(minutes=minute)), site=site)
-    refresh_rollups(width=timedelta(minutes=1), start=start, end=start + timedelta(minutes=2))
-
-    series = pack_series(case=site.test_cases[(1, 3)], start=start, end=start + timedelta(hours=10))
-
-    assert (series.source, series.bucket) == ("1m", timedelta(minutes=1))
-    assert [(point["time"], point["n"]) for point in series.points] == [
-        (start, 1),
-        (start + timedelta(minutes=1), 1),
-    ]
-    assert series.points[0]["cell_max"] == pytest.approx(3.92)
