@@ -23,7 +23,7 @@ from tests.factories import AcqBoardFactory, CaseFactory, ComponentFactory, buil
 from tests.telemetry.payloads import ago, dataset, device_record, envelope, pack_record, site_sample
 
 pytestmark = pytest.mark.django_db
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "samples"
 SAMPLE_TIME = datetime(2019, 2, 9, 8, 0, 6, 32000, tzinfo=UTC)
 
 
