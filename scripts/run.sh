@@ -25,7 +25,8 @@ stop_all() {
     kill -TERM "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all; exit 130' INT TERM
+trap stop_all EXIT
 
 .venv/bin/celery -A pms_site worker --loglevel=INFO --concurrency=2 >"$LOG_DIR/worker.log" 2>&1 &
 pids+=($!)
@@ -41,4 +42,5 @@ echo "==> PMS Sites is running at http://$HOST:$PORT/  (admin: http://$HOST:$POR
 echo "    Log in as: admin / $(cat var/secrets/admin_password)"
 echo "    Logs: $LOG_DIR/{web,worker,beat,simulator}.log     Ctrl-C stops everything."
 wait -n "${pids[@]}" || true
-echo "==> A process exited; see $LOG_DIR/" >&2
+echo "==> A process exited unexpectedly; stopping the others. See $LOG_DIR/" >&2
+exit 1
