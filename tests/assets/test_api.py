@@ -404,6 +404,11 @@ def test_openapi_schema_and_docs_are_served(api):
     assert api.get("/api/docs/").status_code == 200
 
 
+@pytest.mark.parametrize("url", ["/api/schema/", "/api/docs/"])
+def test_openapi_schema_and_docs_need_a_login(url):
+    assert APIClient().get(url).status_code == 401
+
+
 def test_asset_api_schema_is_valid_and_generates_without_warnings(capsys):
     GENERATOR_STATS.reset()
 
