@@ -1,15 +1,20 @@
-"""Time-aware identity resolution for one payload, from the assets installation records.
+"""Time-aware identity resolution, from the assets installation records.
 
-Each resolver runs a fixed handful of queries for the whole payload (never one per record), restricted to
-installations overlapping the payload's time span, then answers per record from memory.
+What resolution reads from the master data is cached per process (and thread) under the master data's
+version (assets migration 0005): each payload reads the version, one cheap query, and drops the cache when
+it has changed, so a swap or a move is honoured by every reading ingested after it commits. Pack ids are
+cached with every installation of their case (all time, not just the payload's span), so the samples a
+gateway sends every few seconds hit the cache; a payload with new pack ids loads only those, in two queries.
 """
 
-from collections import defaultdict
+import threading
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db import connection
 
-from assets.models import Component, Installation, Kind, Site, pms_dock_number
+from assets.models import Kind, Site, pms_dock_number
+
+CACHED_PACKS_LIMIT = 200_000  # a fleet of 1,000 sites has about 50,000 packs
 
 
 @dataclass(frozen=True)
@@ -29,65 +34,125 @@ def _value_at(spans, moment):
     return None
 
 
-def _overlapping(first, last):
-    return Q(installed_at__lte=last) & (Q(removed_at__isnull=True) | Q(removed_at__gt=first))
+class _MasterDataCache(threading.local):
+    def __init__(self):
+        self._empty(version=None)
+
+    def _empty(self, *, version):
+        self.version = version
+        self.sites = {}  # PMS id -> site id, or None: no such site
+        self.packs = {}  # pack id -> case id (a Case id), [Span(value=case id)] (a board id), or None
+        self.positions = {}  # case id -> [Span(value=(site id, PMS dock))]
+        self.devices = {}  # kind -> {device id -> component id, or None: no such device}
+        self.device_sites = {}  # MPPT / inverter component id -> [Span(value=site id)]
+
+    def current(self):
+        """The cache, emptied if the master data changed since it was filled."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT version FROM assets_master_data_version")
+            (version,) = cursor.fetchone()
+        if version != self.version or len(self.packs) > CACHED_PACKS_LIMIT:
+            self._empty(version=version)
+        return self
 
 
-def _spans(component_ids, position_kind, first, last, *value_fields):
-    """component id -> [Span(value=(value_fields...))] of its installations in positions of that kind."""
-    spans = defaultdict(list)
-    rows = Installation.objects.filter(
-        _overlapping(first, last), component_id__in=component_ids, position_kind=position_kind
-    ).values_list("component_id", "installed_at", "removed_at", *value_fields)
-    for component_id, start, end, *values in rows:
-        spans[component_id].append(Span(start, end, tuple(values)))
-    return spans
-
-
-def _intersect(outer, inner):
-    start = max(outer.start, inner.start)
-    ends = [end for end in (outer.end, inner.end) if end is not None]
-    end = min(ends) if ends else None
-    return (start, end) if end is None or start < end else None
+_cache = _MasterDataCache()
 
 
 def sites_by_pms_id(pms_ids):
-    return dict(Site.objects.filter(pms_id__in=pms_ids).values_list("pms_id", "id"))
+    cache = _cache.current()
+    missing = set(pms_ids) - cache.sites.keys()
+    if missing:
+        found = dict(Site.objects.filter(pms_id__in=missing).values_list("pms_id", "id"))
+        cache.sites.update({pms_id: found.get(pms_id) for pms_id in missing})
+    return {pms_id: cache.sites[pms_id] for pms_id in pms_ids if cache.sites[pms_id] is not None}
+
+
+PACKS_SQL = """
+SELECT c.serial, c.kind, c.id, i.installed_at, i.removed_at, board_place.parent_id
+FROM assets_component c
+LEFT JOIN assets_installation i ON i.component_id = c.id AND c.kind = %(board)s
+LEFT JOIN assets_position board_place ON board_place.id = i.position_id
+WHERE c.serial = ANY(%(pack_ids)s) AND c.kind IN (%(case)s, %(board)s)
+"""
+
+# Where a case was, from its dock, its busbar's cabinet and that cabinet's site: one span per overlap of
+# the three installations.
+POSITIONS_SQL = """
+SELECT in_dock.component_id, lower(overlap.span), upper(overlap.span), cabinet_place.site_id,
+       cabinet_place.number, dock.number
+FROM assets_installation in_dock
+JOIN assets_position dock ON dock.id = in_dock.position_id
+JOIN assets_installation in_cabinet ON in_cabinet.component_id = dock.parent_id
+    AND in_cabinet.position_kind = %(busbar)s
+JOIN assets_position busbar_place ON busbar_place.id = in_cabinet.position_id
+JOIN assets_installation on_site ON on_site.component_id = busbar_place.parent_id
+    AND on_site.position_kind = %(cabinet)s
+JOIN assets_position cabinet_place ON cabinet_place.id = on_site.position_id
+CROSS JOIN LATERAL (
+    SELECT tstzrange(in_dock.installed_at, in_dock.removed_at)
+        * tstzrange(in_cabinet.installed_at, in_cabinet.removed_at)
+        * tstzrange(on_site.installed_at, on_site.removed_at) AS span
+) AS overlap
+WHERE in_dock.component_id = ANY(%(case_ids)s) AND in_dock.position_kind = %(case)s
+    AND NOT isempty(overlap.span)
+"""
+
+
+def _load_packs(cache, pack_ids):
+    kinds = {"case": Kind.CASE.value, "board": Kind.ACQ_BOARD.value}
+    cases, boards = {}, {}
+    with connection.cursor() as cursor:
+        cursor.execute(PACKS_SQL, {**kinds, "pack_ids": list(pack_ids)})
+        for serial, kind, component_id, start, end, case_id in cursor.fetchall():
+            if kind == Kind.CASE:
+                cases[serial] = component_id
+                continue
+            spans = boards.setdefault(serial, [])  # a board never installed is known, in no case
+            if start is not None:
+                spans.append(Span(start, end, case_id))
+    for pack_id in pack_ids:
+        cache.packs[pack_id] = cases.get(pack_id, boards.get(pack_id))
+    case_ids = set(cases.values()) | {span.value for spans in boards.values() for span in spans}
+    _load_positions(cache, case_ids - cache.positions.keys())
+
+
+def _load_positions(cache, case_ids):
+    if not case_ids:
+        return
+    kinds = {"case": Kind.CASE.value, "busbar": Kind.BUSBAR.value, "cabinet": Kind.CABINET.value}
+    positions = {case_id: [] for case_id in case_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(POSITIONS_SQL, {**kinds, "case_ids": list(case_ids)})
+        for case_id, start, end, site_id, cabinet_number, dock_number in cursor.fetchall():
+            value = (site_id, pms_dock_number(cabinet_number, dock_number))
+            positions[case_id].append(Span(start, end, value))
+    cache.positions.update(positions)
 
 
 class PackResolver:
     """Pack id -> case at a time, and where the installation records put that case at a time."""
 
-    def __init__(self, pack_ids, first, last):
-        self.cases = dict(
-            Component.objects.filter(kind=Kind.CASE, serial__in=pack_ids).values_list("serial", "id")
-        )
-        board_ids = set(pack_ids) - self.cases.keys()
-        self.boards = dict(
-            Component.objects.filter(kind=Kind.ACQ_BOARD, serial__in=board_ids).values_list("id", "serial")
-        )
-        board_spans = _spans(self.boards, Kind.ACQ_BOARD, first, last, "position__parent_id")
-        self.board_cases = {self.boards[board]: spans for board, spans in board_spans.items()}
-        case_ids = set(self.cases.values()) | {
-            span.value[0] for spans in board_spans.values() for span in spans
-        }
-        self.positions = self._recorded_positions(case_ids, first, last)
+    def __init__(self, pack_ids):
+        cache = _cache.current()
+        missing = set(pack_ids) - cache.packs.keys()
+        if missing:
+            _load_packs(cache, missing)
+        self.packs = cache.packs
+        self.positions = cache.positions
         self._last_span = {}  # case id -> the span that answered last: consecutive samples share it
 
     def case_at(self, pack_id, moment):
         """(case id, None) or (None, the reason it cannot be resolved)."""
-        case_id = self.cases.get(pack_id)
-        if case_id is not None:
-            return case_id, None
-        spans = self.board_cases.get(pack_id)
-        if spans is None:
-            if pack_id in self.boards.values():
-                return None, f"acquisition board {pack_id!r} was not in any case at {moment.isoformat()}"
+        found = self.packs.get(pack_id)
+        if found is None:
             return None, f"{pack_id!r} is neither a known Case id nor a known acquisition board id"
-        value = _value_at(spans, moment)
-        if value is None:
+        if not isinstance(found, list):
+            return found, None
+        case_id = _value_at(found, moment)
+        if case_id is None:
             return None, f"acquisition board {pack_id!r} was not in any case at {moment.isoformat()}"
-        return value[0], None
+        return case_id, None
 
     def recorded_position_at(self, case_id, moment):
         """(site id, PMS-wide dock) the installation records give for the case at ``moment``, or None."""
@@ -98,41 +163,38 @@ class PackResolver:
         self._last_span[case_id] = span
         return span.value if span else None
 
-    @staticmethod
-    def _recorded_positions(case_ids, first, last):
-        """case id -> [Span(value=(site id, PMS dock))], from case, busbar and cabinet installations."""
-        in_docks = _spans(case_ids, Kind.CASE, first, last, "position__parent_id", "position__number")
-        busbars = {span.value[0] for spans in in_docks.values() for span in spans}
-        in_cabinets = _spans(busbars, Kind.BUSBAR, first, last, "position__parent_id")
-        cabinets = {span.value[0] for spans in in_cabinets.values() for span in spans}
-        on_sites = _spans(cabinets, Kind.CABINET, first, last, "position__site_id", "position__number")
-        positions = defaultdict(list)
-        for case_id, dock_spans in in_docks.items():
-            for dock in dock_spans:
-                busbar, dock_number = dock.value
-                for cabinet in in_cabinets.get(busbar, ()):
-                    for site in on_sites.get(cabinet.value[0], ()):
-                        both = _intersect(dock, cabinet)
-                        overlap = both and _intersect(Span(*both, None), site)
-                        if overlap:
-                            site_id, cabinet_number = site.value
-                            value = (site_id, pms_dock_number(cabinet_number, dock_number))
-                            positions[case_id].append(Span(*overlap, value))
-        return positions
+
+DEVICES_SQL = """
+SELECT c.configured_id, c.id, i.installed_at, i.removed_at, device_place.site_id
+FROM assets_component c
+LEFT JOIN assets_installation i ON i.component_id = c.id
+LEFT JOIN assets_position device_place ON device_place.id = i.position_id
+WHERE c.kind = %(kind)s AND c.configured_id = ANY(%(device_ids)s)
+"""
+
+
+def _load_devices(cache, kind, device_ids):
+    devices = cache.devices[kind]
+    devices.update(dict.fromkeys(device_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(DEVICES_SQL, {"kind": str(kind), "device_ids": list(device_ids)})
+        for device_id, component_id, start, end, site_id in cursor.fetchall():
+            devices[device_id] = component_id
+            spans = cache.device_sites.setdefault(component_id, [])
+            if start is not None:
+                spans.append(Span(start, end, site_id))
 
 
 class DeviceResolver:
     """MPPT / inverter device id -> component, and the site it was installed on at a time."""
 
-    def __init__(self, kind, device_ids, first, last):
-        self.kind = kind
-        self.devices = dict(
-            Component.objects.filter(kind=kind, configured_id__in=device_ids).values_list(
-                "configured_id", "id"
-            )
-        )
-        self.sites = _spans(self.devices.values(), kind, first, last, "position__site_id")
+    def __init__(self, kind, device_ids):
+        cache = _cache.current()
+        self.devices = cache.devices.setdefault(kind, {})
+        missing = set(device_ids) - self.devices.keys()
+        if missing:
+            _load_devices(cache, kind, missing)
+        self.sites = cache.device_sites
 
     def site_at(self, component_id, moment):
-        value = _value_at(self.sites.get(component_id, ()), moment)
-        return value[0] if value else None
+        return _value_at(self.sites.get(component_id, ()), moment)

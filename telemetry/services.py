@@ -2,8 +2,8 @@
 commands, the admin and the benchmark call them.
 
 The ingest core is ``ingest_payload``: decode each record (msgspec), validate, resolve identities for the
-whole payload at once, COPY the valid rows into a temporary staging table, move them into the hypertables
-with ``ON CONFLICT DO NOTHING`` (so a re-sent sample is counted as a duplicate, never stored twice), upsert
+whole payload at once, COPY the valid rows into the hypertables (a re-sent sample goes through a staging
+table and ``ON CONFLICT DO NOTHING`` instead, so it is counted as a duplicate, never stored twice), upsert
 the latest state and the open discrepancies, and quarantine what could not be stored: all in one
 transaction.
 """
@@ -14,7 +14,7 @@ import logging
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 
 import msgspec
 from django.conf import settings
@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
 
 from telemetry import schemas
 from telemetry.models import (
@@ -165,8 +166,8 @@ def _decode(envelope, *, site):
 
 
 def _pack_lines(decoded, resolver, batch_id, discrepancies):
-    """COPY lines for the packs, generated while COPY sends them (so no queries in here: the connection is
-    busy with the COPY). Notes the discrepancies the packs show in ``discrepancies``
+    """(case id, time, COPY line) of the packs, generated while COPY sends them (so no queries in here: the
+    connection is busy with the COPY). Notes the discrepancies the packs show in ``discrepancies``
     ({(case, site, dock): [kind, ...]}) and rejects the packs that cannot be resolved."""
     for site_id, (dataset, dataset_index, record_index, raw, record, moment, offset, text) in decoded.pms:
         pack = record.pack
@@ -178,8 +179,10 @@ def _pack_lines(decoded, resolver, batch_id, discrepancies):
         cell, fet = pack.cell, pack.fet
         arrays = _array_columns(pack.temp, cell.volts, cell.open, fet.open, fet.temp)
         yield (
+            case_id,
+            moment,
             f"{text}\t{offset}\t{case_id}\t{site_id}\t{pack.dock}\t{pack.volts!r}\t{pack.amps!r}\t"
-            f"{arrays}\t{batch_id}\n"
+            f"{arrays}\t{batch_id}\n",
         )
         recorded = resolver.recorded_position_at(case_id, moment)
         if recorded != (site_id, pack.dock):
@@ -207,7 +210,7 @@ def _note_discrepancy(discrepancies, case_id, site_id, dock, recorded, moment):
 
 
 def _device_lines(decoded, kind, resolver, *, site, batch_id):
-    """COPY lines for one kind of device; like _pack_lines, no queries in here."""
+    """(device id, time, COPY line) for one kind of device; like _pack_lines, no queries in here."""
     for dataset, dataset_index, record_index, raw, record, moment, offset, text in decoded.devices[kind]:
         device_id = resolver.devices.get(dataset.device_id)
         site_id = resolver.site_at(device_id, moment) if device_id else None
@@ -218,8 +221,10 @@ def _device_lines(decoded, kind, resolver, *, site, batch_id):
         else:
             pv, batt, load = record.pv, record.batt, record.load
             yield (
+                device_id,
+                moment,
                 f"{text}\t{offset}\t{device_id}\t{site_id or site.id}\t{_array_columns(pv.volts, pv.amps)}\t"
-                f"{batt.volts!r}\t{batt.amps!r}\t{_array_columns(load.volts, load.amps)}\t{batch_id}\n"
+                f"{batt.volts!r}\t{batt.amps!r}\t{_array_columns(load.volts, load.amps)}\t{batch_id}\n",
             )
             continue
         decoded.reject(
@@ -227,29 +232,64 @@ def _device_lines(decoded, kind, resolver, *, site, batch_id):
         )
 
 
-def _copy_and_insert(cursor, table, columns, lines):
-    """Stage COPY text ``lines`` (None is NULL); move the new rows into ``table``.
+def _copy_and_insert(cursor, table, columns, rows):
+    """Store ``rows``, (entity, time, COPY text line) with None as NULL, in ``table``; leave in the staging
+    table ``stage_<table>`` the rows the latest state is updated from. Returns (rows received, rows stored).
+
+    A re-sent reading must be counted as a duplicate, never stored twice: the issue's way is COPY into a
+    staging table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. That second write of every row cost
+    more than the COPY itself, and almost every payload is new data. So the rows are first COPYed straight
+    into ``table`` inside a savepoint; only if that meets a row already stored (UniqueViolation: a re-send,
+    or a reading repeated within the payload) is the savepoint rolled back and the staging path taken with
+    the same lines, which counts exactly what was new. The direct path stages just the newest row of each
+    entity, for the latest state.
 
     Lines are sent in chunks as they are generated, so the server parses one chunk while Python formats
-    the next. Returns (rows staged, rows stored)."""
+    the next; the chunks are kept for the fallback, which cannot generate them again."""
     stage = f"stage_{table}"
     column_list = ", ".join(columns)
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
     cursor.execute(f"DELETE FROM {stage}")
-    staged = 0
-    with cursor.copy(f"COPY {stage} ({column_list}) FROM STDIN (NULL 'None')") as copy:
-        lines = iter(lines)
-        while chunk := list(islice(lines, COPY_CHUNK_LINES)):
-            copy.write("".join(chunk))
-            staged += len(chunk)
-    if not staged:
-        return 0, 0
-    cursor.execute(
-        f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ON CONFLICT DO NOTHING"
-    )
-    return staged, cursor.rowcount
+    newest, sent = {}, []
+    chunks = _chunks(rows, newest, sent)
+    try:
+        with transaction.atomic():
+            stored = _copy(cursor, table, column_list, chunks)
+    except UniqueViolation:
+        staged = _copy(cursor, stage, column_list, chain(list(sent), chunks))
+        cursor.execute(
+            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ON CONFLICT DO NOTHING"
+        )
+        return staged, cursor.rowcount
+    _copy(cursor, stage, column_list, [("".join(line for _, line in newest.values()), len(newest))])
+    return stored, stored
+
+
+def _chunks(rows, newest, sent):
+    """(COPY text, line count) of up to COPY_CHUNK_LINES ``rows`` each, also appended to ``sent``; notes in
+    ``newest`` the (time, line) of each entity's newest row."""
+    rows = iter(rows)
+    while chunk := list(islice(rows, COPY_CHUNK_LINES)):
+        lines = []
+        for entity, moment, line in chunk:
+            lines.append(line)
+            seen = newest.get(entity)
+            if seen is None or moment > seen[0]:
+                newest[entity] = (moment, line)
+        sent.append(("".join(lines), len(lines)))
+        yield sent[-1]
+
+
+def _copy(cursor, table, column_list, chunks):
+    """COPY the (text, line count) ``chunks`` into ``table``; returns the lines sent."""
+    copied = 0
+    with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN (NULL 'None')") as copy:
+        for text, count in chunks:
+            copy.write(text)
+            copied += count
+    return copied
 
 
 def _upsert_latest(cursor, *, stage, state_table, key, columns, extra):
@@ -316,7 +356,7 @@ def ingest_payload(*, raw, site=None, batch=None, quarantine=True):
         if decoded.pms:
             discrepancies = {}
             pack_ids = {item[4].pack.id for _, item in decoded.pms}
-            resolver = PackResolver(pack_ids, decoded.first, decoded.last)
+            resolver = PackResolver(pack_ids)
             lines = _pack_lines(decoded, resolver, batch_id, discrepancies)
             result.add(_store(cursor, DatasetKind.PMS, lines))
             _upsert_discrepancies(cursor, discrepancies)
@@ -324,7 +364,7 @@ def ingest_payload(*, raw, site=None, batch=None, quarantine=True):
         for kind, items in decoded.devices.items():
             if items:
                 device_ids = {item[0].device_id for item in items}
-                resolver = DeviceResolver(kind, device_ids, decoded.first, decoded.last)
+                resolver = DeviceResolver(kind, device_ids)
                 lines = _device_lines(decoded, kind, resolver, site=site, batch_id=batch_id)
                 result.add(_store(cursor, kind, lines))
         result.rejections = decoded.rejections
@@ -335,11 +375,11 @@ def ingest_payload(*, raw, site=None, batch=None, quarantine=True):
     return result
 
 
-def _store(cursor, kind, lines):
+def _store(cursor, kind, rows):
     """Store the readings and bring the latest state up to date with them."""
     columns = PACK_COLUMNS if kind == DatasetKind.PMS else DEVICE_COLUMNS
     table = READING_TABLES[kind]
-    staged, stored = _copy_and_insert(cursor, table, columns, lines)
+    staged, stored = _copy_and_insert(cursor, table, columns, rows)
     if not staged:
         return IngestResult()
     if kind == DatasetKind.PMS:

@@ -220,6 +220,46 @@ def test_the_latest_state_keeps_the_newest_reading_when_an_older_one_arrives_lat
     assert (state.time, state.volts) == (newer, pytest.approx(53.0))
 
 
+def test_a_reading_repeated_within_a_new_payload_is_stored_once_with_its_neighbours():
+    site = build_site(docks=4, at=ago(days=2))
+    serial, neighbour = site.test_cases[(1, 1)].serial, site.test_cases[(1, 2)].serial
+    at = ago(minutes=1)
+    payload = envelope(
+        dataset(
+            "pms",
+            site.pms_id,
+            [pack_record(serial, 1, at), pack_record(neighbour, 2, at), pack_record(serial, 1, at)],
+        ),
+    )
+
+    result = ingest_payload(raw=payload, site=site)
+
+    assert (result.stored, result.duplicate, result.quarantined) == (2, 1, 0)
+    assert sorted(PackReading.objects.values_list("dock", flat=True)) == [1, 2]
+    assert PackState.objects.count() == 2
+
+
+@pytest.mark.parametrize("partly_resent", [False, True], ids=["new", "partly re-sent"])
+def test_the_latest_state_takes_the_newest_reading_of_a_payload_whatever_its_order(partly_resent):
+    site = build_site(docks=4, at=ago(days=2))
+    serial = site.test_cases[(1, 1)].serial
+    stored_before, older, newest = ago(hours=2), ago(hours=1), ago(minutes=1)
+    ingest_payload(raw=envelope(dataset("pms", site.pms_id, [pack_record(serial, 1, stored_before)])))
+    records = [
+        pack_record(serial, 1, older, volts="50.0"),
+        pack_record(serial, 1, newest, volts="53.0"),
+        pack_record(serial, 1, ago(minutes=30), volts="51.0"),
+    ]
+    if partly_resent:
+        records.append(pack_record(serial, 1, stored_before))
+
+    result = ingest_payload(raw=envelope(dataset("pms", site.pms_id, records)))
+
+    assert (result.stored, result.duplicate) == (3, int(partly_resent))
+    state = PackState.objects.get(case__serial=serial)
+    assert (state.time, state.volts) == (newest, pytest.approx(53.0))
+
+
 def test_an_acquisition_board_id_resolves_to_the_case_it_was_in_at_the_readings_time():
     moved_at = ago(days=1)
     site = build_site(docks=4, at=ago(days=5))
