@@ -488,6 +488,7 @@ def discrepancy_docks(discrepancies):
 # --- Chart series ------------------------------------------------------------------------------------------
 
 MAX_POINTS = 1000
+CELL_CHART_SPAN = timedelta(days=1)
 SAMPLE_INTERVAL = timedelta(seconds=5)
 # Coarsest first: the sources a chart can read, and the time each row covers.
 ROLLUP_GRAINS = [("1h", timedelta(hours=1)), ("1m", timedelta(minutes=1)), ("raw", SAMPLE_INTERVAL)]
@@ -600,8 +601,11 @@ def _entity_filter(*, site=None, case=None):
     return "site_id = %(site_id)s", {"site_id": site.pk}
 
 
-def cell_series(*, resolution, case):
-    """The average of each of the case's 14 cells per bucket; from raw readings, the only per-cell source."""
+def cell_series(*, start, end, case):
+    """The average of each of the case's 14 cells per bucket, over at most the last CELL_CHART_SPAN of the
+    range. Raw readings are the only per-cell source, and one case's rows lie scattered among every other
+    pack's, so a month of them costs seconds of random reads."""
+    span = resolution(max(start, end - CELL_CHART_SPAN), end)
     averages = ", ".join(f"avg(cell_volts[{n}]) AS cell_{n}" for n in range(1, CELLS + 1))
     rows = _fetch(
         f"""
@@ -610,7 +614,7 @@ def cell_series(*, resolution, case):
         WHERE case_id = %(case_id)s AND time >= %(start)s AND time < %(end)s
         GROUP BY t ORDER BY t
         """,
-        {"case_id": case.pk, "bucket": resolution.bucket, "start": resolution.start, "end": resolution.end},
+        {"case_id": case.pk, "bucket": span.bucket, "start": span.start, "end": span.end},
     )
     return _columns(rows, [f"cell_{n}" for n in range(1, CELLS + 1)])
 

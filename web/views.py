@@ -178,7 +178,7 @@ def case_series(request, serial):
         {
             **_resolution_json(resolution),
             "packs": selectors.pack_series(resolution=resolution, case=case),
-            "cells": selectors.cell_series(resolution=resolution, case=case),
+            "cells": selectors.cell_series(start=resolution.start, end=resolution.end, case=case),
         }
     )
 

@@ -1,7 +1,10 @@
 """The monitoring pages by role: fleet, site, case, their JSON and live endpoints."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.web.conftest import add_mppt, add_readings, client_for
 
@@ -217,6 +220,17 @@ def test_case_page_shows_identity_location_timeline_and_cell_chart_data(client, 
     assert len(data["cells"]["t"]) >= 100
     assert data["cells"]["cell_3"][-1] == pytest.approx(3.75, abs=1e-3)
     assert data["cells"]["cell_1"][-1] == pytest.approx(3.80, abs=1e-3)
+
+
+def test_the_per_cell_chart_reads_only_the_last_day_of_a_long_range(client, users, site):
+    case = site.test_cases[(1, 2)]
+    add_readings(site, minutes=3 * 24 * 60, step_seconds=3600)
+    client_for(client, users["manager"])
+
+    data = client.get(reverse("web:case-series", args=[case.serial]), {"range": "7d"}).json()
+
+    day_ago_ms = (timezone.now() - timedelta(days=1)).timestamp() * 1000
+    assert data["cells"]["t"] and min(data["cells"]["t"]) >= day_ago_ms - 60_000
 
 
 def test_unknown_case_is_a_404_page(client, users):
