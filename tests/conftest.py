@@ -13,12 +13,32 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
+@pytest.fixture
+def celery_worker_process(celery_worker_session):
     """A real Celery worker process on the real broker, writing to the test database.
 
-    Tests that use it must commit their data (``transactional_db``) so the worker can see it.
+    Tests that use it must commit their data (``transactional_db``) so the worker can see it. After the test
+    it waits until the worker is idle: the tasks a test set off (an alarm evaluation after a batch, say)
+    must not be running while the test database is emptied for the next test.
     """
+    yield celery_worker_session
+    hostname = celery_worker_session.hostname
+    inspector = celery_app.control.inspect(destination=[hostname], timeout=1)
+    broker = celery_app.connection_for_write().default_channel.client
+
+    def idle():
+        # The solo pool answers control messages only between tasks: no answer means it is busy.
+        active, reserved = inspector.active(), inspector.reserved()
+        if active is None or reserved is None:
+            return False
+        return not active.get(hostname) and not reserved.get(hostname) and broker.llen("celery") == 0
+
+    wait_until(idle, timeout=60, interval=0.2)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_session(django_db_setup, django_db_blocker):
+    """The worker process itself, started once per test session."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / "celery-worker.log"
     env = {
@@ -57,6 +77,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
                 break
         else:
             pytest.fail(f"Celery worker did not answer within 60 s; see {log_path}")
+        worker.hostname = hostname
         yield worker
     finally:
         worker.terminate()
