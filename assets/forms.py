@@ -21,14 +21,8 @@ RESTING_STATUS_CHOICES = [(status.value, status.label) for status in services.RE
 CSV_SEPARATORS = re.compile(r"[,;\t]")
 
 
-def kind_noun(kind):
-    """'cell block', 'acquisition board', but 'FET board', 'MPPT charge controller'."""
-    label = Kind(kind).label
-    return label if label.split()[0].isupper() else label.lower()
-
-
 def unknown_serial(kind, serial):
-    return f"There is no {kind_noun(kind)} with serial {serial}."
+    return f"There is no {services.noun(kind)} with serial {serial}."
 
 
 def add_service_errors(form, error):
