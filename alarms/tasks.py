@@ -4,34 +4,33 @@ from celery import shared_task
 from django.db import OperationalError
 
 from alarms import services
-from telemetry.models import IngestBatch
 
 logger = logging.getLogger(__name__)
 
 
-def enqueue_batch_evaluation(*, batch_id):
-    """Queue the alarm evaluation of a processed batch's site. Called by the ingest task after it commits.
+def enqueue_site_evaluation(*, site_ids):
+    """Queue the alarm evaluation of the sites whose readings were just stored. Called by the ingest task
+    after it commits.
 
-    A publish failure is logged, not raised: the batch is stored, and the next batch evaluates the same
-    latest state again.
+    A publish failure is logged, not raised: the readings are stored, and the next batch of each site
+    evaluates the same latest state again.
     """
     try:
-        evaluate_batch.apply_async(args=[str(batch_id)], retry=False)
+        evaluate_sites.apply_async(args=[sorted(site_ids)], retry=False)
     except Exception:
-        logger.exception("Could not queue the alarm evaluation of batch %s", batch_id)
+        logger.exception("Could not queue the alarm evaluation of sites %s", sorted(site_ids))
 
 
 @shared_task(
-    name="alarms.evaluate_batch",
+    name="alarms.evaluate_sites",
     ignore_result=True,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     max_retries=5,
 )
-def evaluate_batch(batch_id):
-    """Evaluate the packs of the site a batch came from (HTTP batches always have one)."""
-    site_ids = IngestBatch.objects.filter(pk=batch_id, site__isnull=False).values_list("site_id", flat=True)
-    services.evaluate_packs(site_ids=list(site_ids))
+def evaluate_sites(site_ids):
+    """Evaluate the latest state of the packs of these sites."""
+    services.evaluate_packs(site_ids=site_ids)
 
 
 @shared_task(name="alarms.check_staleness", ignore_result=True)

@@ -12,6 +12,7 @@ import gc
 import hashlib
 import logging
 import secrets
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, islice
@@ -20,8 +21,9 @@ import msgspec
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 from psycopg.errors import UniqueViolation
 
 from telemetry import schemas
@@ -92,7 +94,6 @@ class IngestResult:
     stored: int = 0
     duplicate: int = 0
     rejections: list[Rejection] = field(default_factory=list)
-    discrepancies: int = 0
 
     @property
     def quarantined(self):
@@ -102,21 +103,34 @@ class IngestResult:
         self.stored += other.stored
         self.duplicate += other.duplicate
         self.rejections += other.rejections
-        self.discrepancies += other.discrepancies
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One payload of an ingest: its envelope, the sending gateway's site (or None) and its landing row's id
+    (or None). ``index`` is its place in the ingest."""
+
+    index: int
+    envelope: schemas.Envelope
+    site: object
+    batch_id: object
 
 
 @dataclass
 class _Decoded:
-    """A payload's records that passed validation, per kind, before identities are resolved."""
+    """The records that passed validation, per kind, before identities are resolved; the rejections of each
+    part."""
 
+    parts: int
     pms: list = field(default_factory=list)
     devices: dict = field(default_factory=lambda: {DatasetKind.MPPT: [], DatasetKind.INVERTER: []})
-    rejections: list = field(default_factory=list)
-    first: object = None
-    last: object = None
+    rejections: list = field(init=False)
 
-    def reject(self, dataset, dataset_index, record_index, raw, reason):
-        self.rejections.append(
+    def __post_init__(self):
+        self.rejections = [[] for _ in range(self.parts)]
+
+    def reject(self, part, dataset, dataset_index, record_index, raw, reason):
+        self.rejections[part.index].append(
             Rejection(
                 kind=dataset.kind,
                 device_id=dataset.device_id,
@@ -128,11 +142,20 @@ class _Decoded:
         )
 
 
-def _decode(envelope, *, site):
-    decoded = _Decoded()
+def _decode(parts):
+    decoded = _Decoded(len(parts))
     parse_time = schemas.TimeParser()
-    pms_sites = sites_by_pms_id({d.pms.id for d in envelope.datasets if d.pms is not None})
-    for dataset_index, dataset in enumerate(envelope.datasets):
+    pms_ids = {
+        dataset.pms.id for part in parts for dataset in part.envelope.datasets if dataset.pms is not None
+    }
+    pms_sites = sites_by_pms_id(pms_ids)
+    for part in parts:
+        _decode_part(decoded, part, pms_sites, parse_time)
+    return decoded
+
+
+def _decode_part(decoded, part, pms_sites, parse_time):
+    for dataset_index, dataset in enumerate(part.envelope.datasets):
         kind, device_id = dataset.kind, dataset.device_id
         site_id = None
         if kind == DatasetKind.PMS:
@@ -140,11 +163,13 @@ def _decode(envelope, *, site):
             problem = None
             if site_id is None:
                 problem = f"datasets[{dataset_index}].pms.id: {device_id!r} is not the PMS id of any site"
-            elif site is not None and site_id != site.id:
-                problem = f"datasets[{dataset_index}].pms.id: {device_id!r} is not the PMS of {site.name}"
+            elif part.site is not None and site_id != part.site.id:
+                problem = (
+                    f"datasets[{dataset_index}].pms.id: {device_id!r} is not the PMS of {part.site.name}"
+                )
             if problem:
                 for record_index, raw in enumerate(dataset.data):
-                    decoded.reject(dataset, dataset_index, record_index, raw, problem)
+                    decoded.reject(part, dataset, dataset_index, record_index, raw, problem)
                 continue
         is_pms = kind == DatasetKind.PMS
         decode_record = schemas.decode_pms_record if is_pms else schemas.decode_device_record
@@ -153,36 +178,44 @@ def _decode(envelope, *, site):
                 record = decode_record(raw, dataset_index, record_index)
                 moment, offset, moment_text = parse_time(record.time_local, dataset_index, record_index)
             except schemas.DecodeError as error:
-                decoded.reject(dataset, dataset_index, record_index, raw, str(error))
+                decoded.reject(part, dataset, dataset_index, record_index, raw, str(error))
                 continue
-            item = (dataset, dataset_index, record_index, raw, record, moment, offset, moment_text)
+            item = (part, dataset, dataset_index, record_index, raw, record, moment, offset, moment_text)
             if is_pms:
                 decoded.pms.append((site_id, item))
             else:
                 decoded.devices[kind].append(item)
-    if parse_time.moments:
-        decoded.first, decoded.last = min(parse_time.moments), max(parse_time.moments)
-    return decoded
 
 
-def _pack_lines(decoded, resolver, batch_id, discrepancies):
-    """(case id, time, COPY line) of the packs, generated while COPY sends them (so no queries in here: the
-    connection is busy with the COPY). Notes the discrepancies the packs show in ``discrepancies``
+def _pack_lines(decoded, resolver, discrepancies):
+    """(part index, case id, time, COPY line) of the packs, generated while COPY sends them (so no queries in
+    here: the connection is busy with the COPY). Notes the discrepancies the packs show in ``discrepancies``
     ({(case, site, dock): [kind, ...]}) and rejects the packs that cannot be resolved."""
-    for site_id, (dataset, dataset_index, record_index, raw, record, moment, offset, text) in decoded.pms:
+    for site_id, (
+        part,
+        dataset,
+        dataset_index,
+        record_index,
+        raw,
+        record,
+        moment,
+        offset,
+        text,
+    ) in decoded.pms:
         pack = record.pack
         case_id, problem = resolver.case_at(pack.id, moment)
         if case_id is None:
             place = schemas.record_place(dataset_index, record_index)
-            decoded.reject(dataset, dataset_index, record_index, raw, f"{place}.pack.id: {problem}")
+            decoded.reject(part, dataset, dataset_index, record_index, raw, f"{place}.pack.id: {problem}")
             continue
         cell, fet = pack.cell, pack.fet
         arrays = _array_columns(pack.temp, cell.volts, cell.open, fet.open, fet.temp)
         yield (
+            part.index,
             case_id,
             moment,
             f"{text}\t{offset}\t{case_id}\t{site_id}\t{pack.dock}\t{pack.volts!r}\t{pack.amps!r}\t"
-            f"{arrays}\t{batch_id}\n",
+            f"{arrays}\t{part.batch_id}\n",
         )
         recorded = resolver.recorded_position_at(case_id, moment)
         if recorded != (site_id, pack.dock):
@@ -209,32 +242,38 @@ def _note_discrepancy(discrepancies, case_id, site_id, dock, recorded, moment):
         seen[5] += 1
 
 
-def _device_lines(decoded, kind, resolver, *, site, batch_id):
-    """(device id, time, COPY line) for one kind of device; like _pack_lines, no queries in here."""
-    for dataset, dataset_index, record_index, raw, record, moment, offset, text in decoded.devices[kind]:
+def _device_lines(decoded, kind, resolver):
+    """(part index, device id, time, COPY line) for one kind of device; like _pack_lines, no queries in
+    here. A device not installed anywhere at the reading's time is filed under the sending gateway's site."""
+    for part, dataset, dataset_index, record_index, raw, record, moment, offset, text in decoded.devices[
+        kind
+    ]:
         device_id = resolver.devices.get(dataset.device_id)
         site_id = resolver.site_at(device_id, moment) if device_id else None
         if device_id is None:
             problem = f"{dataset.device_id!r} is not the id of any {kind}"
-        elif site_id is None and site is None:
+        elif site_id is None and part.site is None:
             problem = f"{dataset.device_id!r} was not installed on a site at {moment.isoformat()}"
         else:
             pv, batt, load = record.pv, record.batt, record.load
             yield (
+                part.index,
                 device_id,
                 moment,
-                f"{text}\t{offset}\t{device_id}\t{site_id or site.id}\t{_array_columns(pv.volts, pv.amps)}\t"
-                f"{batt.volts!r}\t{batt.amps!r}\t{_array_columns(load.volts, load.amps)}\t{batch_id}\n",
+                f"{text}\t{offset}\t{device_id}\t{site_id or part.site.id}\t"
+                f"{_array_columns(pv.volts, pv.amps)}\t{batt.volts!r}\t{batt.amps!r}\t"
+                f"{_array_columns(load.volts, load.amps)}\t{part.batch_id}\n",
             )
             continue
         decoded.reject(
-            dataset, dataset_index, record_index, raw, f"datasets[{dataset_index}].{kind}.id: {problem}"
+            part, dataset, dataset_index, record_index, raw, f"datasets[{dataset_index}].{kind}.id: {problem}"
         )
 
 
-def _copy_and_insert(cursor, table, columns, rows):
-    """Store ``rows``, (entity, time, COPY text line) with None as NULL, in ``table``; leave in the staging
-    table ``stage_<table>`` the rows the latest state is updated from. Returns (rows received, rows stored).
+def _copy_and_insert(cursor, table, columns, rows, parts):
+    """Store ``rows``, (part index, entity, time, COPY text line) with None as NULL, in ``table``; leave in
+    the staging table ``stage_<table>`` the rows the latest state is updated from. Returns two Counters by
+    part index: rows received, rows stored.
 
     A re-sent reading must be counted as a duplicate, never stored twice: the issue's way is COPY into a
     staging table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. That second write of every row cost
@@ -244,52 +283,53 @@ def _copy_and_insert(cursor, table, columns, rows):
     the same lines, which counts exactly what was new. The direct path stages just the newest row of each
     entity, for the latest state.
 
-    Lines are sent in chunks as they are generated, so the server parses one chunk while Python formats
-    the next; the chunks are kept for the fallback, which cannot generate them again."""
+    Lines are sent in chunks as they are generated (in the order of the parts), so the server parses one
+    chunk while Python formats the next; the chunks are kept for the fallback, which cannot generate them
+    again."""
     stage = f"stage_{table}"
     column_list = ", ".join(columns)
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
     cursor.execute(f"DELETE FROM {stage}")
-    newest, sent = {}, []
-    chunks = _chunks(rows, newest, sent)
+    newest, sent, received = {}, [], Counter()
+    chunks = _chunks(rows, newest, sent, received)
     try:
         with transaction.atomic():
-            stored = _copy(cursor, table, column_list, chunks)
+            _copy(cursor, table, column_list, chunks)
     except UniqueViolation:
-        staged = _copy(cursor, stage, column_list, chain(list(sent), chunks))
+        _copy(cursor, stage, column_list, chain(list(sent), chunks))
         cursor.execute(
-            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ON CONFLICT DO NOTHING"
+            f"WITH stored AS (INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} "
+            "ORDER BY ctid ON CONFLICT DO NOTHING RETURNING batch_id) "
+            "SELECT batch_id, count(*) FROM stored GROUP BY batch_id"
         )
-        return staged, cursor.rowcount
-    _copy(cursor, stage, column_list, [("".join(line for _, line in newest.values()), len(newest))])
-    return stored, stored
+        part_of_batch = {part.batch_id: part.index for part in parts}
+        return received, Counter({part_of_batch[batch_id]: count for batch_id, count in cursor.fetchall()})
+    _copy(cursor, stage, column_list, ["".join(line for _, line in newest.values())])
+    return received, received
 
 
-def _chunks(rows, newest, sent):
-    """(COPY text, line count) of up to COPY_CHUNK_LINES ``rows`` each, also appended to ``sent``; notes in
-    ``newest`` the (time, line) of each entity's newest row."""
+def _chunks(rows, newest, sent, received):
+    """COPY text of up to COPY_CHUNK_LINES ``rows`` each, also appended to ``sent``; counts in ``received``
+    the rows of each part, and notes in ``newest`` the (time, line) of each entity's newest row."""
     rows = iter(rows)
     while chunk := list(islice(rows, COPY_CHUNK_LINES)):
         lines = []
-        for entity, moment, line in chunk:
+        for part_index, entity, moment, line in chunk:
             lines.append(line)
+            received[part_index] += 1
             seen = newest.get(entity)
             if seen is None or moment > seen[0]:
                 newest[entity] = (moment, line)
-        sent.append(("".join(lines), len(lines)))
+        sent.append("".join(lines))
         yield sent[-1]
 
 
 def _copy(cursor, table, column_list, chunks):
-    """COPY the (text, line count) ``chunks`` into ``table``; returns the lines sent."""
-    copied = 0
     with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN (NULL 'None')") as copy:
-        for text, count in chunks:
+        for text in chunks:
             copy.write(text)
-            copied += count
-    return copied
 
 
 def _upsert_latest(cursor, *, stage, state_table, key, columns, extra):
@@ -341,9 +381,17 @@ def ingest_payload(*, raw, site=None, batch=None, quarantine=True):
     row, linked from readings and quarantined records. ``quarantine=False`` leaves rejections to the caller
     (the replay does).
     """
-    envelope = schemas.decode_envelope(raw)
-    batch_id = batch.id if batch else None
-    result = IngestResult()
+    part = _Part(
+        index=0, envelope=schemas.decode_envelope(raw), site=site, batch_id=batch.id if batch else None
+    )
+    [result] = _ingest([part], quarantine=quarantine)
+    return result
+
+
+def _ingest(parts, *, quarantine):
+    """Store the records of ``parts`` in one transaction, with one COPY per kind for all of them; returns
+    an IngestResult per part. Parts without a batch are counted apart only when there is one part."""
+    received, stored = Counter(), Counter()
     # psycopg's own cursor for COPY; its errors still surface as django.db errors.
     with (
         transaction.atomic(),
@@ -352,36 +400,44 @@ def ingest_payload(*, raw, site=None, batch=None, quarantine=True):
         connection.wrap_database_errors,
     ):
         cursor = django_cursor.cursor
-        decoded = _decode(envelope, site=site)
+        decoded = _decode(parts)
         if decoded.pms:
             discrepancies = {}
-            pack_ids = {item[4].pack.id for _, item in decoded.pms}
-            resolver = PackResolver(pack_ids)
-            lines = _pack_lines(decoded, resolver, batch_id, discrepancies)
-            result.add(_store(cursor, DatasetKind.PMS, lines))
+            resolver = PackResolver({item[5].pack.id for _, item in decoded.pms})
+            lines = _pack_lines(decoded, resolver, discrepancies)
+            _store(cursor, DatasetKind.PMS, lines, parts, received, stored)
             _upsert_discrepancies(cursor, discrepancies)
-            result.discrepancies = len(discrepancies)
         for kind, items in decoded.devices.items():
             if items:
-                device_ids = {item[0].device_id for item in items}
-                resolver = DeviceResolver(kind, device_ids)
-                lines = _device_lines(decoded, kind, resolver, site=site, batch_id=batch_id)
-                result.add(_store(cursor, kind, lines))
-        result.rejections = decoded.rejections
-        if quarantine and result.rejections:
-            QuarantinedRecord.objects.bulk_create(
-                QuarantinedRecord(batch=batch, **vars(rejection)) for rejection in result.rejections
+                resolver = DeviceResolver(kind, {item[1].device_id for item in items})
+                _store(cursor, kind, _device_lines(decoded, kind, resolver), parts, received, stored)
+        results = [
+            IngestResult(
+                stored=stored[part.index],
+                duplicate=received[part.index] - stored[part.index],
+                rejections=decoded.rejections[part.index],
             )
-    return result
+            for part in parts
+        ]
+        if quarantine:
+            QuarantinedRecord.objects.bulk_create(
+                QuarantinedRecord(batch_id=part.batch_id, **vars(rejection))
+                for part, result in zip(parts, results, strict=True)
+                for rejection in result.rejections
+            )
+    return results
 
 
-def _store(cursor, kind, rows):
-    """Store the readings and bring the latest state up to date with them."""
+def _store(cursor, kind, rows, parts, received, stored):
+    """Store the readings and bring the latest state up to date with them; adds to the ``received`` and
+    ``stored`` Counters by part index."""
     columns = PACK_COLUMNS if kind == DatasetKind.PMS else DEVICE_COLUMNS
     table = READING_TABLES[kind]
-    staged, stored = _copy_and_insert(cursor, table, columns, rows)
-    if not staged:
-        return IngestResult()
+    kind_received, kind_stored = _copy_and_insert(cursor, table, columns, rows, parts)
+    received.update(kind_received)
+    stored.update(kind_stored)
+    if not kind_received:
+        return
     if kind == DatasetKind.PMS:
         state_table, key, extra = PackState._meta.db_table, "case_id", {}
     else:
@@ -390,7 +446,6 @@ def _store(cursor, kind, rows):
     _upsert_latest(
         cursor, stage=f"stage_{table}", state_table=state_table, key=key, columns=latest_columns, extra=extra
     )
-    return IngestResult(stored=stored, duplicate=staged - stored)
 
 
 def batch_receive(*, raw, site_id=None, token_id=None, source=IngestBatch.Source.HTTP):
@@ -410,50 +465,116 @@ def _enqueue(task, batch_id):
     task.apply_async(args=[str(batch_id)], retry=False)
 
 
-def batch_process(*, batch_id):
-    """Process one landed batch. Safe to run again: a done batch is left alone, and a failed attempt rolls
-    back completely, leaving the batch pending (with the error) for a retry or the sweep."""
-    started = IngestBatch.objects.filter(
-        id=batch_id, status__in=[IngestBatch.Status.PENDING, IngestBatch.Status.PROCESSING]
-    ).update(status=IngestBatch.Status.PROCESSING, attempts=F("attempts") + 1)
+BATCH_START_SQL = """
+UPDATE telemetry_ingestbatch SET status = 'processing', attempts = attempts + 1
+WHERE id = (
+    SELECT id FROM telemetry_ingestbatch
+    WHERE id = %(id)s AND status IN ('pending', 'processing')
+    FOR UPDATE SKIP LOCKED
+)
+"""
+BATCH_OUTCOME_SQL = """
+UPDATE telemetry_ingestbatch AS batch
+SET status = outcome.status, error = outcome.error, stored = outcome.stored, duplicate = outcome.duplicate,
+    quarantined = outcome.quarantined, processed_at = %(processed_at)s
+FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(errors)s::text[], %(stored)s::int[],
+            %(duplicate)s::int[], %(quarantined)s::int[])
+    AS outcome (id, status, error, stored, duplicate, quarantined)
+WHERE batch.id = outcome.id
+"""
+
+
+@dataclass(frozen=True)
+class ProcessedBatch:
+    batch: IngestBatch
+    result: IngestResult
+
+
+def batch_process(*, batch_id, companions=0):
+    """Process one landed batch and, with it, up to ``companions`` other batches waiting in the queue: one
+    transaction and one COPY per kind for them all, so that under a backlog the fixed costs of a batch are
+    shared. Returns the batches stored, as ProcessedBatch: none if the batch is done already, failed, or
+    being processed by another worker (which then owns it).
+
+    Safe to run again: a done batch is left alone, and a failed attempt rolls back completely, leaving the
+    batch pending (with the error) for a retry or the sweep. The companions of a failed attempt are queued
+    again on their own, so one bad batch does not hold the others back.
+    """
+    with connection.cursor() as cursor:
+        # The attempt is counted (and committed) before the work, so a batch that kills its worker still
+        # runs out of attempts. A batch locked by another worker's transaction is that worker's.
+        cursor.execute(BATCH_START_SQL, {"id": batch_id})
+        started = cursor.rowcount
     if not started:
-        return None
+        return []
+    companion_ids = []
     try:
         with transaction.atomic():
-            batch = (
-                IngestBatch.objects.select_for_update(of=("self",)).select_related("site").get(id=batch_id)
-            )
+            locked = IngestBatch.objects.select_for_update(of=("self",)).select_related("site")
+            batch = locked.get(id=batch_id)
             if batch.status == IngestBatch.Status.DONE:
-                return None
+                return []
+            waiting = locked.select_for_update(of=("self",), skip_locked=True).filter(
+                status=IngestBatch.Status.PENDING, enqueued_at__isnull=False
+            )
+            batches = [batch, *waiting.exclude(id=batch_id).order_by("enqueued_at")[:companions]]
+            companion_ids = [companion.id for companion in batches[1:]]
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [settings.INGEST_LOCK_TIMEOUT])
-            try:
-                result = ingest_payload(raw=bytes(batch.payload), site=batch.site, batch=batch)
-            except schemas.DecodeError as error:
-                batch.status, batch.error, batch.processed_at = (
-                    IngestBatch.Status.FAILED,
-                    str(error),
-                    timezone.now(),
-                )
-                batch.save(update_fields=["status", "error", "processed_at"])
-                return None
-            batch.status, batch.error, batch.processed_at = IngestBatch.Status.DONE, "", timezone.now()
-            batch.stored, batch.duplicate, batch.quarantined = (
-                result.stored,
-                result.duplicate,
-                result.quarantined,
-            )
-            batch.save(
-                update_fields=["status", "error", "processed_at", "stored", "duplicate", "quarantined"]
-            )
-            return result
+            return _batches_ingest(batches)
     except DatabaseError as error:
         failed = IngestBatch.objects.filter(id=batch_id, attempts__gte=settings.INGEST_MAX_ATTEMPTS)
         failed.update(status=IngestBatch.Status.FAILED, error=str(error))
         IngestBatch.objects.filter(id=batch_id, status=IngestBatch.Status.PROCESSING).update(
             status=IngestBatch.Status.PENDING, error=str(error)
         )
+        _requeue(companion_ids)
         raise
+
+
+def _batches_ingest(batches):
+    """Ingest the payloads of locked ``batches`` together; a payload that is not an envelope fails its batch
+    alone."""
+    parts, decoded_batches = [], []
+    now = timezone.now()
+    # In order of arrival: of a reading sent twice, the copy that came first is the one stored (the staging
+    # path inserts in the order the lines were sent).
+    for batch in sorted(batches, key=lambda batch: batch.received_at):
+        try:
+            envelope = schemas.decode_envelope(bytes(batch.payload))
+        except schemas.DecodeError as error:
+            batch.status, batch.error = IngestBatch.Status.FAILED, str(error)
+            continue
+        parts.append(_Part(index=len(parts), envelope=envelope, site=batch.site, batch_id=batch.id))
+        decoded_batches.append(batch)
+    results = _ingest(parts, quarantine=True) if parts else []
+    for batch, result in zip(decoded_batches, results, strict=True):
+        batch.status, batch.error = IngestBatch.Status.DONE, ""
+        batch.stored, batch.duplicate, batch.quarantined = result.stored, result.duplicate, result.quarantined
+    with connection.cursor() as cursor:
+        cursor.execute(
+            BATCH_OUTCOME_SQL,
+            {
+                "ids": [batch.id for batch in batches],
+                "statuses": [batch.status for batch in batches],
+                "errors": [batch.error for batch in batches],
+                "stored": [batch.stored for batch in batches],
+                "duplicate": [batch.duplicate for batch in batches],
+                "quarantined": [batch.quarantined for batch in batches],
+                "processed_at": now,
+            },
+        )
+    return [ProcessedBatch(batch, result) for batch, result in zip(decoded_batches, results, strict=True)]
+
+
+def _requeue(batch_ids):
+    from telemetry.tasks import process_batch
+
+    for batch_id in batch_ids:
+        try:
+            _enqueue(process_batch, batch_id)
+        except KombuOperationalError:
+            logger.warning("Could not queue batch %s again; the sweep will", batch_id)
 
 
 def batches_requeue_stale(*, older_than=None):

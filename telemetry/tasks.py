@@ -1,8 +1,9 @@
 from celery import shared_task
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from alarms.tasks import enqueue_batch_evaluation
+from alarms.tasks import enqueue_site_evaluation
 from telemetry import services
 from telemetry.models import WorkerHeartbeat
 
@@ -14,6 +15,7 @@ def worker_heartbeat():
 
 
 @shared_task(
+    bind=True,
     name="telemetry.process_batch",
     acks_late=True,
     autoretry_for=(DatabaseError,),
@@ -23,11 +25,14 @@ def worker_heartbeat():
     max_retries=5,
     ignore_result=True,
 )
-def process_batch(batch_id):
-    """Store one landed batch. Idempotent: a done batch is skipped, a failed attempt leaves nothing behind."""
-    result = services.batch_process(batch_id=batch_id)
-    if result is not None and result.stored:
-        enqueue_batch_evaluation(batch_id=batch_id)  # alarms, in their own task: the ingest stays fast
+def process_batch(self, batch_id):
+    """Store one landed batch, with the batches waiting behind it (a retry takes its batch alone).
+    Idempotent: a done batch is skipped, a failed attempt leaves nothing behind."""
+    companions = 0 if self.request.retries else settings.INGEST_BATCH_COMPANIONS
+    processed = services.batch_process(batch_id=batch_id, companions=companions)
+    site_ids = {item.batch.site_id for item in processed if item.result.stored and item.batch.site_id}
+    if site_ids:
+        enqueue_site_evaluation(site_ids=site_ids)  # alarms, in their own task: the ingest stays fast
 
 
 @shared_task(name="telemetry.requeue_stale_batches", ignore_result=True)

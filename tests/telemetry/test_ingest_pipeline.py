@@ -75,7 +75,7 @@ def test_a_batch_that_fails_mid_way_stays_pending_and_the_sweep_gets_it_stored_e
 
     assert (done.status, done.stored, done.duplicate, done.attempts, done.error) == ("done", 4, 4, 2, "")
     assert PackReading.objects.count() == 8
-    assert services.batch_process(batch_id=batch.id) is None  # a done batch is left alone
+    assert services.batch_process(batch_id=batch.id) == []  # a done batch is left alone
     assert PackReading.objects.count() == 8
 
 
@@ -91,7 +91,7 @@ def test_the_sweep_leaves_recently_queued_and_finished_batches_alone(settings):
 def test_a_batch_whose_envelope_is_invalid_is_failed_with_the_reason_and_not_retried():
     batch = IngestBatch.objects.create(payload=b'{"datasets": 5}', enqueued_at=None)
 
-    assert services.batch_process(batch_id=batch.id) is None
+    assert services.batch_process(batch_id=batch.id) == []
 
     batch.refresh_from_db()
     assert (batch.status, batch.error) == ("failed", "datasets: expected `array`, got `int`")

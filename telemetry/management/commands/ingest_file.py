@@ -27,13 +27,13 @@ class Command(BaseCommand):
         failed = 0
         for number, raw in enumerate(tqdm(payloads, unit="payload", disable=len(payloads) < 2), start=1):
             batch = IngestBatch.objects.create(payload=raw, source=IngestBatch.Source.FILE)
-            result = services.batch_process(batch_id=batch.id)
-            if result is None:
+            processed = services.batch_process(batch_id=batch.id)
+            if not processed:
                 failed += 1
                 batch.refresh_from_db()
                 self.stderr.write(f"payload {number} (batch {batch.id}): {batch.error}")
                 continue
-            totals.add(result)
+            totals.add(processed[0].result)
         self.stdout.write(
             f"{len(payloads)} payloads: {totals.stored} readings stored, {totals.duplicate} duplicates, "
             f"{totals.quarantined} quarantined, {failed} payloads rejected."
