@@ -144,15 +144,11 @@ def _numbers_in_range(numbers, highest, place):
 
 
 class TimeParser:
-    """``time_local`` -> (datetime, UTC offset in minutes, text for COPY), remembering each string: the packs
-    of one sample share one time."""
+    """``time_local`` -> (datetime, its COPY text: the time and the UTC offset in minutes, tab-separated),
+    remembering each string: the packs of one sample share one time."""
 
     def __init__(self):
         self._seen = {}
-
-    @property
-    def moments(self):
-        return [moment for moment, _, _ in self._seen.values()]
 
     def __call__(self, text, dataset_index, record_index):
         parsed = self._seen.get(text)
@@ -171,7 +167,7 @@ class TimeParser:
         offset = moment.utcoffset()
         if offset is None:
             raise DecodeError(f"{place}.time_local: {text!r} has no UTC offset, e.g. '+0700'")
-        return moment, int(offset / timedelta(minutes=1)), moment.isoformat()
+        return moment, f"{moment.isoformat()}\t{int(offset / timedelta(minutes=1))}"
 
 
 def decode_pms_record(raw, dataset_index, record_index):

@@ -173,53 +173,54 @@ def _decode_part(decoded, part, pms_sites, parse_time):
                 continue
         is_pms = kind == DatasetKind.PMS
         decode_record = schemas.decode_pms_record if is_pms else schemas.decode_device_record
+        records = []
         for record_index, raw in enumerate(dataset.data):
             try:
                 record = decode_record(raw, dataset_index, record_index)
-                moment, offset, moment_text = parse_time(record.time_local, dataset_index, record_index)
+                moment, stamp = parse_time(record.time_local, dataset_index, record_index)
             except schemas.DecodeError as error:
                 decoded.reject(part, dataset, dataset_index, record_index, raw, str(error))
                 continue
-            item = (part, dataset, dataset_index, record_index, raw, record, moment, offset, moment_text)
-            if is_pms:
-                decoded.pms.append((site_id, item))
-            else:
-                decoded.devices[kind].append(item)
+            records.append((record_index, raw, record, moment, stamp))
+        group = (part, dataset, dataset_index, site_id, records)
+        if is_pms:
+            decoded.pms.append(group)
+        else:
+            decoded.devices[kind].append(group)
 
 
 def _pack_lines(decoded, resolver, discrepancies):
     """(part index, case id, time, COPY line) of the packs, generated while COPY sends them (so no queries in
     here: the connection is busy with the COPY). Notes the discrepancies the packs show in ``discrepancies``
     ({(case, site, dock): [kind, ...]}) and rejects the packs that cannot be resolved."""
-    for site_id, (
-        part,
-        dataset,
-        dataset_index,
-        record_index,
-        raw,
-        record,
-        moment,
-        offset,
-        text,
-    ) in decoded.pms:
-        pack = record.pack
-        case_id, problem = resolver.case_at(pack.id, moment)
-        if case_id is None:
-            place = schemas.record_place(dataset_index, record_index)
-            decoded.reject(part, dataset, dataset_index, record_index, raw, f"{place}.pack.id: {problem}")
-            continue
-        cell, fet = pack.cell, pack.fet
-        arrays = _array_columns(pack.temp, cell.volts, cell.open, fet.open, fet.temp)
-        yield (
-            part.index,
-            case_id,
-            moment,
-            f"{text}\t{offset}\t{case_id}\t{site_id}\t{pack.dock}\t{pack.volts!r}\t{pack.amps!r}\t"
-            f"{arrays}\t{part.batch_id}\n",
-        )
-        recorded = resolver.recorded_position_at(case_id, moment)
-        if recorded != (site_id, pack.dock):
-            _note_discrepancy(discrepancies, case_id, site_id, pack.dock, recorded, moment)
+    case_at, recorded_position_at = resolver.case_at, resolver.recorded_position_at
+    for part, dataset, dataset_index, site_id, records in decoded.pms:
+        end = f"\t{part.batch_id}\n"
+        for record_index, raw, record, moment, stamp in records:
+            pack = record.pack
+            case_id, problem = case_at(pack.id, moment)
+            if case_id is None:
+                place = schemas.record_place(dataset_index, record_index)
+                decoded.reject(part, dataset, dataset_index, record_index, raw, f"{place}.pack.id: {problem}")
+                continue
+            cell, fet = pack.cell, pack.fet
+            numbers = _encode((pack.volts, pack.amps, pack.temp, cell.volts, cell.open, fet.open, fet.temp))
+            yield (
+                part.index,
+                case_id,
+                moment,
+                f"{stamp}\t{case_id}\t{site_id}\t{pack.dock}\t{_pack_number_columns(numbers)}{end}",
+            )
+            recorded = recorded_position_at(case_id, moment)
+            if recorded != (site_id, pack.dock):
+                _note_discrepancy(discrepancies, case_id, site_id, pack.dock, recorded, moment)
+
+
+def _pack_number_columns(encoded):
+    """The JSON of (volts, amps, temps, cell volts, open cells, open FETs, FET temps) as tab-separated COPY
+    text: b"[55.1,-1.6,[35.0],[],[2,3]]" -> "55.1\t-1.6\t{35.0}\t{}\t{2,3}". One msgspec call writes all the
+    numbers in C; the first comma parts the two scalars, the first ",[" the scalars from the arrays."""
+    return encoded.decode()[1:-2].replace("],[", "}\t{").replace(",[", "\t{", 1).replace(",", "\t", 1) + "}"
 
 
 def _array_columns(*arrays):
@@ -245,29 +246,33 @@ def _note_discrepancy(discrepancies, case_id, site_id, dock, recorded, moment):
 def _device_lines(decoded, kind, resolver):
     """(part index, device id, time, COPY line) for one kind of device; like _pack_lines, no queries in
     here. A device not installed anywhere at the reading's time is filed under the sending gateway's site."""
-    for part, dataset, dataset_index, record_index, raw, record, moment, offset, text in decoded.devices[
-        kind
-    ]:
+    for part, dataset, dataset_index, _, records in decoded.devices[kind]:
         device_id = resolver.devices.get(dataset.device_id)
-        site_id = resolver.site_at(device_id, moment) if device_id else None
-        if device_id is None:
-            problem = f"{dataset.device_id!r} is not the id of any {kind}"
-        elif site_id is None and part.site is None:
-            problem = f"{dataset.device_id!r} was not installed on a site at {moment.isoformat()}"
-        else:
-            pv, batt, load = record.pv, record.batt, record.load
-            yield (
-                part.index,
-                device_id,
-                moment,
-                f"{text}\t{offset}\t{device_id}\t{site_id or part.site.id}\t"
-                f"{_array_columns(pv.volts, pv.amps)}\t{batt.volts!r}\t{batt.amps!r}\t"
-                f"{_array_columns(load.volts, load.amps)}\t{part.batch_id}\n",
+        for record_index, raw, record, moment, stamp in records:
+            site_id = resolver.site_at(device_id, moment) if device_id else None
+            if device_id is None:
+                problem = f"{dataset.device_id!r} is not the id of any {kind}"
+            elif site_id is None and part.site is None:
+                problem = f"{dataset.device_id!r} was not installed on a site at {moment.isoformat()}"
+            else:
+                pv, batt, load = record.pv, record.batt, record.load
+                yield (
+                    part.index,
+                    device_id,
+                    moment,
+                    f"{stamp}\t{device_id}\t{site_id or part.site.id}\t"
+                    f"{_array_columns(pv.volts, pv.amps)}\t{batt.volts!r}\t{batt.amps!r}\t"
+                    f"{_array_columns(load.volts, load.amps)}\t{part.batch_id}\n",
+                )
+                continue
+            decoded.reject(
+                part,
+                dataset,
+                dataset_index,
+                record_index,
+                raw,
+                f"datasets[{dataset_index}].{kind}.id: {problem}",
             )
-            continue
-        decoded.reject(
-            part, dataset, dataset_index, record_index, raw, f"datasets[{dataset_index}].{kind}.id: {problem}"
-        )
 
 
 def _copy_and_insert(cursor, table, columns, rows, parts):
@@ -403,13 +408,15 @@ def _ingest(parts, *, quarantine):
         decoded = _decode(parts)
         if decoded.pms:
             discrepancies = {}
-            resolver = PackResolver({item[5].pack.id for _, item in decoded.pms})
+            resolver = PackResolver(
+                {record.pack.id for *_, records in decoded.pms for _, _, record, _, _ in records}
+            )
             lines = _pack_lines(decoded, resolver, discrepancies)
             _store(cursor, DatasetKind.PMS, lines, parts, received, stored)
             _upsert_discrepancies(cursor, discrepancies)
         for kind, items in decoded.devices.items():
             if items:
-                resolver = DeviceResolver(kind, {item[1].device_id for item in items})
+                resolver = DeviceResolver(kind, {dataset.device_id for _, dataset, *_ in items})
                 _store(cursor, kind, _device_lines(decoded, kind, resolver), parts, received, stored)
         results = [
             IngestResult(
