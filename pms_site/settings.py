@@ -179,6 +179,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
         "options": {"expires": 3600},
     },
+    "drop-old-batches": {
+        "task": "telemetry.drop_old_batches",
+        "schedule": crontab(hour=3, minute=47),
+        "options": {"expires": 3600},
+    },
 }
 
 # Rollups re-compute recent buckets on every run, so readings arriving up to this late are still counted.
@@ -198,6 +203,8 @@ INGEST_LOCK_TIMEOUT = os.environ.get("INGEST_LOCK_TIMEOUT", "10s")
 GATEWAY_ACCESS_CACHE_SECONDS = 60
 # Raw readings older than this are dropped (whole chunks); rollups are kept.
 TELEMETRY_RAW_RETENTION_DAYS = int(os.environ.get("TELEMETRY_RAW_RETENTION_DAYS", "90"))
+# Landed payloads of batches stored whole are deleted after this many days (telemetry/retention.py).
+INGEST_BATCH_RETENTION_DAYS = int(os.environ.get("INGEST_BATCH_RETENTION_DAYS", "7"))
 
 LOGGING = {
     "version": 1,

@@ -1,11 +1,11 @@
-"""Beat's upkeep of derived telemetry: rollups every minute and every 10 minutes, raw retention daily.
+"""Beat's upkeep of derived telemetry: rollups every minute and every 10 minutes, retention daily.
 
 Listed in CELERY_IMPORTS (Celery's autodiscovery only loads ``tasks.py``).
 """
 
 from celery import shared_task
 
-from telemetry.retention import drop_old_readings
+from telemetry.retention import drop_old_batches, drop_old_readings
 from telemetry.rollups import ONE_HOUR, ONE_MINUTE, refresh_recent_rollups
 
 
@@ -22,3 +22,8 @@ def refresh_rollups_1h():
 @shared_task(name="telemetry.drop_old_readings", ignore_result=True)
 def drop_old_readings_task():
     return drop_old_readings()
+
+
+@shared_task(name="telemetry.drop_old_batches", ignore_result=True)
+def drop_old_batches_task():
+    return drop_old_batches()

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from assets.models import Kind
-from telemetry.models import MpptReading, PackReading, PackRollup1h, PackRollup1m
-from telemetry.retention import drop_old_readings
+from telemetry.models import IngestBatch, MpptReading, PackReading, PackRollup1h, PackRollup1m
+from telemetry.retention import drop_old_batches, drop_old_readings
 from telemetry.rollups import refresh_all_rollups
 from tests.factories import CaseFactory, ComponentFactory, SiteFactory
 from tests.telemetry.test_rollups import pack_reading
@@ -59,3 +59,27 @@ def test_nothing_is_dropped_while_every_reading_is_younger_than_the_retention_ag
 
     assert drop_old_readings(now=NOW)["telemetry_packreading"] == 0
     assert PackReading.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_landed_payloads_of_batches_stored_whole_are_deleted_after_the_retention_age(settings):
+    settings.INGEST_BATCH_RETENTION_DAYS = 7
+    old, recent = NOW - timedelta(days=8), NOW - timedelta(days=6)
+
+    def landed(received_at, status, quarantined=0):
+        batch = IngestBatch.objects.create(payload=b"{}", status=status, quarantined=quarantined)
+        IngestBatch.objects.filter(id=batch.id).update(received_at=received_at)
+        return batch.id
+
+    stored_long_ago = landed(old, IngestBatch.Status.DONE)
+    kept = {
+        landed(recent, IngestBatch.Status.DONE),
+        landed(old, IngestBatch.Status.DONE, quarantined=1),  # its quarantined records need their batch
+        landed(old, IngestBatch.Status.FAILED),
+        landed(old, IngestBatch.Status.PENDING),
+    }
+
+    assert drop_old_batches(now=NOW) == 1
+
+    assert not IngestBatch.objects.filter(id=stored_long_ago).exists()
+    assert set(IngestBatch.objects.values_list("id", flat=True)) == kept
