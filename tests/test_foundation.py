@@ -48,3 +48,12 @@ def test_pages_require_login(client):
     response = client.get("/")
     assert response.status_code == 302
     assert response.url.startswith("/accounts/login/")
+
+
+def test_every_beat_task_is_a_registered_task(settings):
+    from pms_site.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+    assert scheduled - set(app.tasks) == set()
