@@ -6,11 +6,23 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 from pms_site.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "var" / "test-artifacts"
+
+
+@pytest.fixture
+def other_session():
+    """A second database session with its own transaction, to hold locks as another worker or a long
+    migration would (needs a transactional test, so that it sees the test's committed rows)."""
+    session = connections.create_connection("default")
+    session.set_autocommit(False)
+    yield session
+    session.rollback()
+    session.close()
 
 
 @pytest.fixture

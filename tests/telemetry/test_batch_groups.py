@@ -4,7 +4,7 @@ and outcome, and a failure of the group never holds the others back."""
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError, connections
+from django.db import OperationalError
 
 from telemetry import services
 from telemetry.models import IngestBatch, PackReading, QuarantinedRecord
@@ -71,15 +71,6 @@ def test_without_companions_a_batch_is_processed_alone():
     assert processed.batch.id == own.id
     assert outcome(own) == ("done", 4, 0, 0)
     assert outcome(waiting) == ("pending", 0, 0, 0)
-
-
-@pytest.fixture
-def other_session():
-    session = connections.create_connection("default")
-    session.set_autocommit(False)
-    yield session
-    session.rollback()
-    session.close()
 
 
 @pytest.mark.django_db(transaction=True)

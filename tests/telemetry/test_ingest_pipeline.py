@@ -1,7 +1,7 @@
 """The whole path with a real Celery worker: HTTP -> landing table -> task -> hypertables, and recovery."""
 
 import pytest
-from django.db import OperationalError, connections
+from django.db import OperationalError
 
 from telemetry import services
 from telemetry.models import IngestBatch, PackReading, PackState
@@ -38,24 +38,14 @@ def test_a_posted_sample_is_stored_by_the_worker_and_a_resend_counts_as_duplicat
     assert PackState.objects.filter(site=site).count() == 8
 
 
-@pytest.fixture
-def lock_holder():
-    """Another session, to hold an exclusive lock on the latest-state table as a long migration might."""
-    holder = connections.create_connection("default")
-    holder.set_autocommit(False)
-    yield holder
-    holder.rollback()
-    holder.close()
-
-
 def test_a_batch_that_fails_mid_way_stays_pending_and_the_sweep_gets_it_stored_exactly_once(
-    celery_worker_process, lock_holder, settings
+    celery_worker_process, other_session, settings
 ):
     site = build_site(docks=8, at=ago(days=1))
     at = ago(minutes=3)
     # Half the sample already arrived in an earlier payload; the batch holds the whole sample.
     ingest_payload(raw=site_sample(site, at, docks=range(1, 5)), site=site)
-    with lock_holder.cursor() as cursor:
+    with other_session.cursor() as cursor:
         cursor.execute("LOCK TABLE telemetry_packstate IN ACCESS EXCLUSIVE MODE")
     # Landed while the broker was unreachable: never queued.
     batch = IngestBatch.objects.create(payload=site_sample(site, at), site=site, enqueued_at=None)
@@ -69,7 +59,7 @@ def test_a_batch_that_fails_mid_way_stays_pending_and_the_sweep_gets_it_stored_e
     assert "lock timeout" in batch.error
     assert PackReading.objects.count() == 4  # the failed attempt's COPY was rolled back
 
-    lock_holder.rollback()
+    other_session.rollback()
     assert services.batches_requeue_stale() == 1
     done = wait_until(lambda: finished(batch.id))
 
