@@ -1,5 +1,6 @@
-"""HTTP ingest: gunicorn and a Celery worker on loopback, several keep-alive clients posting 48-pack samples
-for a bounded time; POST/s, latency, and a check that every row sent was stored once the worker drained."""
+"""HTTP ingest: gunicorn and a Celery worker on loopback, several gateways (a site each) posting 48-pack
+samples over keep-alive connections for a bounded time; POST/s, latency, and a check that every row sent was
+stored once the worker drained."""
 
 import http.client
 import itertools
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 import zoneinfo
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,26 +63,44 @@ def _wait_for_port(port, server, timeout=60):
     raise RuntimeError(f"gunicorn did not listen on port {port} within {timeout} s")
 
 
-class Load:
-    """Clients posting one sample each time, every sample at its own instant (so nothing is a duplicate)."""
+@dataclass(frozen=True)
+class Gateway:
+    """One site's gateway: its token, and a sample of its 48 packs whose time is ``placeholder``."""
 
-    def __init__(self, *, port, token, template, placeholder, first_sample, tz):
-        self.port, self.token, self.tz = port, token, tz
-        self.template, self.placeholder, self.first_sample = template, placeholder, first_sample
+    token: str
+    template: bytes
+    placeholder: bytes
+    tz: zoneinfo.ZoneInfo
+
+
+def _gateway(site, now):
+    _, token = gateway_token_create(site=site, name="benchmark")
+    layout = site_layout(site, now)
+    tz = zoneinfo.ZoneInfo(layout.time_zone)
+    template = msgspec.json.encode(Simulator([layout], swap_at=None).payload(layout, [now]))
+    return Gateway(token, template, format_time_local(now, tz).encode(), tz)
+
+
+class Load:
+    """One client per gateway, posting one sample each time, every sample at its own instant (so nothing is
+    a duplicate)."""
+
+    def __init__(self, *, port, first_sample):
+        self.port, self.first_sample = port, first_sample
         self.numbers = itertools.count()
         self.lock = threading.Lock()
         self.total_accepted = 0
 
-    def body(self):
+    def body(self, gateway):
         at = self.first_sample + timedelta(seconds=5 * next(self.numbers))
-        return self.template.replace(self.placeholder, format_time_local(at, self.tz).encode())
+        return gateway.template.replace(gateway.placeholder, format_time_local(at, gateway.tz).encode())
 
-    def client(self, deadline):
-        headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
+    def client(self, gateway, deadline):
+        headers = {"Authorization": f"Token {gateway.token}", "Content-Type": "application/json"}
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         latencies, accepted, failures = [], 0, []
         while time.monotonic() < deadline:
-            body = self.body()
+            body = self.body(gateway)
             began = time.perf_counter()
             try:
                 connection.request("POST", "/api/v1/ingest/", body=body, headers=headers)
@@ -101,11 +121,11 @@ class Load:
             self.accepted += accepted
             self.failures += failures
 
-    def run(self, *, clients, seconds):
+    def run(self, gateways, *, seconds):
         """Post for ``seconds``; the figures of this run are left in latencies, accepted and failures."""
         self.latencies, self.accepted, self.failures = [], 0, []
         deadline = time.monotonic() + seconds
-        threads = [threading.Thread(target=self.client, args=(deadline,)) for _ in range(clients)]
+        threads = [threading.Thread(target=self.client, args=(gateway, deadline)) for gateway in gateways]
         began = time.monotonic()
         for thread in threads:
             thread.start()
@@ -134,12 +154,14 @@ def _drain(expected_batches):
 def run(options):
     now = timezone.now().replace(microsecond=0)
     first_sample = now - timedelta(days=30)
-    site = bench_site(pms_id="PMS-BENCH-HTTP", cabinets=PACKS // 12, at=first_sample - timedelta(days=1))
-    _, token = gateway_token_create(site=site, name="benchmark")
-    layout = site_layout(site, now)
-    tz = zoneinfo.ZoneInfo(layout.time_zone)
-    template = msgspec.json.encode(Simulator([layout], swap_at=None).payload(layout, [now]))
-    print(f"  one POST: {PACKS} packs, {len(template) / 1000:.0f} kB of JSON")
+    sites = [
+        bench_site(
+            pms_id=f"PMS-BENCH-HTTP-{number}", cabinets=PACKS // 12, at=first_sample - timedelta(days=1)
+        )
+        for number in range(1, options.clients + 1)
+    ]
+    gateways = [_gateway(site, now) for site in sites]
+    print(f"  one POST: {PACKS} packs, {len(gateways[0].template) / 1000:.0f} kB of JSON")
 
     celery_app.connection_for_write().default_channel.client.flushdb()
     port = _free_port()
@@ -157,17 +179,10 @@ def run(options):
     )  # fmt: skip
     try:
         _wait_for_port(port, web)
-        load = Load(
-            port=port,
-            token=token,
-            template=template,
-            placeholder=format_time_local(now, tz).encode(),
-            first_sample=first_sample,
-            tz=tz,
-        )
+        load = Load(port=port, first_sample=first_sample)
         began = time.monotonic()
-        load.run(clients=options.clients, seconds=WARM_UP_SECONDS)  # every web process has loaded Django
-        elapsed = load.run(clients=options.clients, seconds=options.seconds)
+        load.run(gateways, seconds=WARM_UP_SECONDS)  # every web process has loaded Django
+        elapsed = load.run(gateways, seconds=options.seconds)
         drain_seconds = _drain(load.total_accepted)
         worker_rate = load.total_accepted / (time.monotonic() - began)
     finally:
@@ -176,17 +191,20 @@ def run(options):
         for process in (web, worker):
             process.wait(timeout=60)
 
-    stored = PackReading.objects.filter(site=site).count()
+    stored = PackReading.objects.filter(site__in=sites).count()
     if stored != load.total_accepted * PACKS:
         raise RuntimeError(
             f"Sent {load.total_accepted * PACKS} rows in accepted POSTs, but {stored} were stored."
         )
     print(
-        f"  {options.clients} clients for {elapsed:.0f} s after {WARM_UP_SECONDS} s of warm-up; "
+        f"  {options.clients} gateways (a site each, one client each) for {elapsed:.0f} s after "
+        f"{WARM_UP_SECONDS} s of warm-up; "
         f"gunicorn {WEB_WORKERS} workers x {WEB_THREADS} threads, Celery worker concurrency {TASK_WORKERS}"
     )
     if load.failures:
         print(f"  failures: {len(load.failures)}, e.g. {load.failures[0]}")
+    # The batches a worker task stores together share their processed_at.
+    transactions = IngestBatch.objects.values("processed_at").distinct().count()
     return [
         Figure("POSTs accepted (202)", load.accepted, "POSTs"),
         Figure("POSTs failed", len(load.failures), "POSTs"),
@@ -196,4 +214,5 @@ def run(options):
         Figure("rows stored (= rows sent, warm-up included)", stored, "rows"),
         Figure("worker drain after the last POST", drain_seconds, "s"),
         Figure("worker throughput, first POST to drained", worker_rate, "POST/s"),
+        Figure("batches per worker transaction (mean)", load.total_accepted / transactions, "batches"),
     ]
