@@ -10,12 +10,18 @@ from assets.models import Component, ComponentEvent, Installation, Kind, Positio
 
 
 class SiteFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", label="Search: name, PMS id or location contains")
     name = django_filters.CharFilter(lookup_expr="icontains")
     pms_id = django_filters.CharFilter(lookup_expr="iexact", label="PMS id")
 
     class Meta:
         model = Site
-        fields = ["name", "pms_id"]
+        fields = ["q", "name", "pms_id"]
+
+    def filter_q(self, queryset, name, value):
+        return queryset.filter(
+            Q(name__icontains=value) | Q(pms_id__icontains=value) | Q(location__icontains=value)
+        )
 
 
 def _position_on_site(site, prefix=""):

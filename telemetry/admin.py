@@ -5,7 +5,6 @@ through the selectors and the web pages. Large tables never show a full count.
 """
 
 from django.contrib import admin, messages
-from django.utils import timezone
 from django.utils.html import format_html
 
 from telemetry import services
@@ -104,7 +103,7 @@ class DiscrepancyAdmin(admin.ModelAdmin):
     search_fields = ["case__serial"]
     readonly_fields = [
         "case", "kind", "observed_site", "observed_dock", "recorded_site", "recorded_dock",
-        "first_seen", "last_seen", "sample_count", "status", "resolved_by", "resolved_at",
+        "first_seen", "last_seen", "sample_count", "status", "resolved_by", "resolved_at", "resolved_with",
     ]  # fmt: skip
     actions = ["resolve"]
 
@@ -113,9 +112,7 @@ class DiscrepancyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark the selected discrepancies resolved", permissions=["change"])
     def resolve(self, request, queryset):
-        count = queryset.filter(status=Discrepancy.Status.OPEN).update(
-            status=Discrepancy.Status.RESOLVED, resolved_by=request.user, resolved_at=timezone.now()
-        )
+        count = services.discrepancies_resolve(discrepancies=queryset, user=request.user)
         self.message_user(request, f"Resolved {count} discrepancies.", messages.SUCCESS)
 
 

@@ -21,7 +21,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
-from assets.models import Component, Site
+from assets.models import Component, Installation, Site
 
 
 class RealField(models.FloatField):
@@ -179,6 +179,14 @@ class Discrepancy(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_with = models.ForeignKey(
+        Installation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="resolved_discrepancies",
+        help_text="The install or swap recorded to resolve it, when it was resolved that way.",
+    )
     note = models.TextField(blank=True)
 
     class Meta:
@@ -211,6 +219,13 @@ class PackValues(models.Model):
 
     class Meta:
         abstract = True
+
+    @property
+    def closed_cell_volts(self):
+        """The voltages of the cells not flagged open: an open cell reads about 0 V and measures nothing."""
+        return [
+            volts for number, volts in enumerate(self.cell_volts, start=1) if number not in self.open_cells
+        ]
 
 
 class DeviceValues(models.Model):
@@ -325,9 +340,15 @@ class PackRollup(models.Model):
     amps_min = RealField()
     amps_avg = RealField()
     amps_max = RealField()
-    cell_min = RealField(help_text="Lowest cell voltage in the bucket.")
-    cell_max = RealField(help_text="Highest cell voltage in the bucket.")
+    cell_min = RealField(help_text="Lowest cell voltage in the bucket (cells flagged open left out).")
+    cell_max = RealField(help_text="Highest cell voltage in the bucket (cells flagged open left out).")
     cell_delta_max = RealField(help_text="Largest (max cell - min cell) of any one reading.")
+    cell_volts_avg = real_array(
+        14,
+        null=True,
+        help_text="Average voltage of each cell, 1-14. Empty in rollups computed before it was added: "
+        "refresh_rollups over their range fills it while the raw readings are kept.",
+    )
     temp_max = RealField()
     fet_temp_max = RealField()
 

@@ -1,18 +1,23 @@
 """Field engineers' forms: install into, replace at, or remove from one position (a dock, a case's part).
 
-The forms only turn input into objects; the rules live in ``assets.services``. Each form's ``apply`` calls the
-service, and ``SERVICE_FIELDS`` says which form field a service error belongs beside.
+The forms only turn input into objects; the rules live in ``assets.services`` (and ``telemetry.services`` for
+the discrepancy a change resolves). Each form's ``apply`` calls the services, and ``SERVICE_FIELDS`` says
+which form field a service error belongs beside.
 """
 
 from datetime import timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.forms.utils import ErrorList
 from django.utils import timezone
 
 from assets import services
 from assets.models import Component, Kind, Status
 from assets.selectors import component_by_serial, component_in_position_at
+from telemetry import services as telemetry_services
+from telemetry.models import Discrepancy
 
 REMOVED_STATUS_CHOICES = [(status.value, status.label) for status in services.RESTING_STATUSES]
 
@@ -40,13 +45,24 @@ class ChangeForm(forms.Form):
         super().__init__(*args, label_suffix="", **kwargs)
         self.position = position
 
+    @property
+    def top_errors(self):
+        """The errors shown above the form: those of no field, and those of the hidden fields."""
+        hidden = [message for field in self.hidden_fields() for message in field.errors]
+        return ErrorList([*self.non_field_errors(), *hidden])
+
     def apply(self, *, user):
+        """Record the change; the installation it leaves, or None with the errors added to the form."""
         try:
-            return self.call_service(user=user, **self.cleaned_data)
+            with transaction.atomic():
+                return self.record(user=user)
         except ValidationError as error:
             for key, messages in error.message_dict.items():
                 self.add_error(self.SERVICE_FIELDS.get(key), messages)
             return None
+
+    def record(self, *, user):
+        return self.call_service(user=user, **self.cleaned_data)
 
 
 class NewComponentMixin(forms.Form):
@@ -88,7 +104,43 @@ class OldComponentMixin(forms.Form):
         return Status(self.cleaned_data["removed_status"]).label.lower()
 
 
-class InstallForm(NewComponentMixin, ChangeForm):
+class DiscrepancyMixin(forms.Form):
+    """The open discrepancy the change records, when it was opened from one: resolved with the change.
+
+    Carried in a hidden field, so checked against what the form records: the discrepancy's case, installed in
+    the dock it was seen in.
+    """
+
+    discrepancy = forms.ModelChoiceField(
+        queryset=Discrepancy.objects.filter(status=Discrepancy.Status.OPEN).select_related(
+            "case", "observed_site"
+        ),
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={
+            "invalid_choice": "The discrepancy this change was opened from is resolved already, or unknown."
+        },
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        discrepancy, component = cleaned.get("discrepancy"), cleaned.get("component")
+        if discrepancy is not None and component is not None:
+            telemetry_services.discrepancy_check_record(
+                discrepancy=discrepancy, case=component, position=self.position
+            )
+        return cleaned
+
+    def record(self, *, user):
+        installation = super().record(user=user)
+        if self.cleaned_data["discrepancy"] is not None:
+            telemetry_services.discrepancy_resolve_with(
+                discrepancy=self.cleaned_data["discrepancy"], installation=installation, user=user
+            )
+        return installation
+
+
+class InstallForm(NewComponentMixin, DiscrepancyMixin, ChangeForm):
     SERVICE_FIELDS = {**ChangeForm.SERVICE_FIELDS, "component": "serial", "position": None}
     verb = "Install"
 
@@ -98,7 +150,7 @@ class InstallForm(NewComponentMixin, ChangeForm):
         )
 
 
-class ReplaceForm(NewComponentMixin, OldComponentMixin, ChangeForm):
+class ReplaceForm(NewComponentMixin, OldComponentMixin, DiscrepancyMixin, ChangeForm):
     SERVICE_FIELDS = {
         **ChangeForm.SERVICE_FIELDS,
         "component": "serial",

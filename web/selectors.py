@@ -41,6 +41,7 @@ from telemetry.models import (
     PackRollup1m,
     PackState,
 )
+from telemetry.rollups import CELL_NUMBERS, cell_averages, closed_cells
 
 
 class DockState:
@@ -69,16 +70,21 @@ class DockView:
         return DockState.LABELS[self.state]
 
     @property
+    def _closed_cells(self):
+        return self.reading.closed_cell_volts if self.reading else []
+
+    @property
     def cell_min(self):
-        return min(self.reading.cell_volts) if self.reading else None
+        """The lowest cell voltage of the latest reading, cells flagged open left out; None without one."""
+        return min(self._closed_cells, default=None)
 
     @property
     def cell_max(self):
-        return max(self.reading.cell_volts) if self.reading else None
+        return max(self._closed_cells, default=None)
 
     @property
     def cell_delta(self):
-        return self.cell_max - self.cell_min if self.reading else None
+        return None if self.cell_min is None else self.cell_max - self.cell_min
 
 
 @dataclass
@@ -109,15 +115,6 @@ def _with_occupant(positions):
     for position in positions:
         position.occupant = position.open_installations[0].component if position.open_installations else None
     return positions
-
-
-def search_sites(query):
-    """Sites whose name, PMS id or location contains ``query`` (every site for an empty query)."""
-    if not query:
-        return Site.objects.all()
-    return Site.objects.filter(
-        Q(name__icontains=query) | Q(pms_id__icontains=query) | Q(location__icontains=query)
-    )
 
 
 def site_layouts(site_ids):
@@ -272,6 +269,11 @@ def installation_replaced(installation):
     )
 
 
+def discrepancies_resolved_with(installation):
+    """The discrepancies that recording ``installation`` resolved."""
+    return installation.resolved_discrepancies.select_related("case", "observed_site", "resolved_by")
+
+
 # --- Telemetry for the pages -------------------------------------------------------------------------------
 
 
@@ -288,16 +290,16 @@ def _fetch(sql, params):
 
 
 def _pack_figures_by_site(site_ids):
-    """{site_id: min/max cell voltage, worst cell delta, max temperature, newest time} over latest states."""
+    """{site_id: min/max cell voltage, worst cell delta, max temperature, newest time} over latest states.
+    Cells flagged open are left out."""
+    low, high = closed_cells("LEAST"), closed_cells("GREATEST")
     rows = _fetch(
         f"""
-        SELECT s.site_id, min(c.low) AS cell_min, max(c.high) AS cell_max, max(c.high - c.low) AS delta_max,
-               max(t.high) AS temp_max, max(s.time) AS last_seen
-        FROM {PackState._meta.db_table} s,
-             LATERAL (SELECT min(v) AS low, max(v) AS high FROM unnest(s.cell_volts) v) c,
-             LATERAL (SELECT max(v) AS high FROM unnest(s.temps) v) t
-        WHERE s.site_id = ANY(%(site_ids)s)
-        GROUP BY s.site_id
+        SELECT site_id, min({low}) AS cell_min, max({high}) AS cell_max, max({high} - {low}) AS delta_max,
+               max(GREATEST(temps[1], temps[2], temps[3])) AS temp_max, max(time) AS last_seen
+        FROM {PackState._meta.db_table}
+        WHERE site_id = ANY(%(site_ids)s)
+        GROUP BY site_id
         """,
         {"site_ids": list(site_ids)},
     )
@@ -414,12 +416,7 @@ def site_packs(site, now=None):
 def cell_heatmap(layout):
     """Packs x 14 cells, each cell's deviation (mV) from the median of every closed cell on the site."""
     docks = [dock for cabinet in layout for dock in cabinet.docks if dock.reading is not None]
-    closed = [
-        volts
-        for dock in docks
-        for number, volts in enumerate(dock.reading.cell_volts, start=1)
-        if number not in dock.reading.open_cells
-    ]
+    closed = [volts for dock in docks for volts in dock.reading.closed_cell_volts]
     median = statistics.median(closed) if closed else None
     cells = []
     for row, dock in enumerate(docks):
@@ -488,52 +485,45 @@ def discrepancy_docks(discrepancies):
 # --- Chart series ------------------------------------------------------------------------------------------
 
 MAX_POINTS = 1000
-CELL_CHART_SPAN = timedelta(days=1)
 SAMPLE_INTERVAL = timedelta(seconds=5)
 # Coarsest first: the sources a chart can read, and the time each row covers.
 ROLLUP_GRAINS = [("1h", timedelta(hours=1)), ("1m", timedelta(minutes=1)), ("raw", SAMPLE_INTERVAL)]
-CELLS = 14
-
-
-def _cells(function):
-    return f"{function}({', '.join(f'cell_volts[{n}]' for n in range(1, CELLS + 1))})"
-
-
-# Per source: the table, its time column, and the SQL of each pack measure over one bucket.
-PACK_SOURCES = {
-    "raw": (
-        PackReading,
-        "time",
-        {
-            "volts_min": "min(volts)",
-            "volts_avg": "avg(volts)",
-            "volts_max": "max(volts)",
-            "amps_min": "min(amps)",
-            "amps_avg": "avg(amps)",
-            "amps_max": "max(amps)",
-            "temp_max": "max(GREATEST(temps[1], temps[2], temps[3]))",
-            "cell_min": f"min({_cells('LEAST')})",
-            "cell_max": f"max({_cells('GREATEST')})",
-        },
-    ),
-    **{
-        name: (
-            model,
-            "bucket",
-            {
-                "volts_min": "min(volts_min)",
-                "volts_avg": "sum(volts_avg * n) / sum(n)",
-                "volts_max": "max(volts_max)",
-                "amps_min": "min(amps_min)",
-                "amps_avg": "sum(amps_avg * n) / sum(n)",
-                "amps_max": "max(amps_max)",
-                "temp_max": "max(temp_max)",
-                "cell_min": "min(cell_min)",
-                "cell_max": "max(cell_max)",
-            },
-        )
-        for name, model in (("1m", PackRollup1m), ("1h", PackRollup1h))
+CELL_SERIES = [f"cell_{n}" for n in CELL_NUMBERS]
+# Per source: the table and its time column.
+PACK_TABLES = {"raw": (PackReading, "time"), "1m": (PackRollup1m, "bucket"), "1h": (PackRollup1h, "bucket")}
+_PACK_ROLLUP_MEASURES = {
+    "volts_min": "min(volts_min)",
+    "volts_avg": "sum(volts_avg * n) / sum(n)",
+    "volts_max": "max(volts_max)",
+    "amps_min": "min(amps_min)",
+    "amps_avg": "sum(amps_avg * n) / sum(n)",
+    "amps_max": "max(amps_max)",
+    "temp_max": "max(temp_max)",
+    "cell_min": "min(cell_min)",
+    "cell_max": "max(cell_max)",
+}
+# Per source: the SQL of each pack measure over one bucket.
+PACK_MEASURES = {
+    "raw": {
+        "volts_min": "min(volts)",
+        "volts_avg": "avg(volts)",
+        "volts_max": "max(volts)",
+        "amps_min": "min(amps)",
+        "amps_avg": "avg(amps)",
+        "amps_max": "max(amps)",
+        "temp_max": "max(GREATEST(temps[1], temps[2], temps[3]))",
+        "cell_min": f"min({closed_cells('LEAST')})",
+        "cell_max": f"max({closed_cells('GREATEST')})",
     },
+    "1m": _PACK_ROLLUP_MEASURES,
+    "1h": _PACK_ROLLUP_MEASURES,
+}
+# Per source: the SQL of each cell's average over one bucket.
+_CELL_ROLLUP_MEASURES = dict(zip(CELL_SERIES, cell_averages("cell_volts_avg"), strict=True))
+CELL_MEASURES = {
+    "raw": {name: f"avg(cell_volts[{n}])" for name, n in zip(CELL_SERIES, CELL_NUMBERS, strict=True)},
+    "1m": _CELL_ROLLUP_MEASURES,
+    "1h": _CELL_ROLLUP_MEASURES,
 }
 DEVICE_MEASURES = ("pv1_power", "pv2_power", "batt_volts", "batt_amps", "load_power")
 DEVICE_RAW = {
@@ -578,9 +568,16 @@ def _columns(rows, measures):
     return series
 
 
-def pack_series(*, resolution, site=None, case=None):
-    """Pack figures per bucket over every pack of ``site`` (min/avg/max across packs), or of one ``case``."""
-    model, time_column, measures = PACK_SOURCES[resolution.source]
+def _entity_filter(*, site=None, case=None):
+    if case is not None:
+        return "case_id = %(case_id)s", {"case_id": case.pk}
+    return "site_id = %(site_id)s", {"site_id": site.pk}
+
+
+def _pack_buckets(*, resolution, measures, site=None, case=None):
+    """``measures`` ({name: SQL aggregate}) per bucket over the pack table of ``resolution``'s source, for
+    every pack of ``site`` or for one ``case`` (wherever it was)."""
+    model, time_column = PACK_TABLES[resolution.source]
     where, params = _entity_filter(site=site, case=case)
     rows = _fetch(
         f"""
@@ -595,28 +592,15 @@ def pack_series(*, resolution, site=None, case=None):
     return _columns(rows, measures)
 
 
-def _entity_filter(*, site=None, case=None):
-    if case is not None:
-        return "case_id = %(case_id)s", {"case_id": case.pk}
-    return "site_id = %(site_id)s", {"site_id": site.pk}
+def pack_series(*, resolution, site=None, case=None):
+    """Pack figures per bucket over every pack of ``site`` (min/avg/max across packs), or of one ``case``."""
+    measures = PACK_MEASURES[resolution.source]
+    return _pack_buckets(resolution=resolution, measures=measures, site=site, case=case)
 
 
-def cell_series(*, start, end, case):
-    """The average of each of the case's 14 cells per bucket, over at most the last CELL_CHART_SPAN of the
-    range. Raw readings are the only per-cell source, and one case's rows lie scattered among every other
-    pack's, so a month of them costs seconds of random reads."""
-    span = resolution(max(start, end - CELL_CHART_SPAN), end)
-    averages = ", ".join(f"avg(cell_volts[{n}]) AS cell_{n}" for n in range(1, CELLS + 1))
-    rows = _fetch(
-        f"""
-        SELECT time_bucket(%(bucket)s, time) AS t, {averages}
-        FROM {PackReading._meta.db_table}
-        WHERE case_id = %(case_id)s AND time >= %(start)s AND time < %(end)s
-        GROUP BY t ORDER BY t
-        """,
-        {"case_id": case.pk, "bucket": span.bucket, "start": span.start, "end": span.end},
-    )
-    return _columns(rows, [f"cell_{n}" for n in range(1, CELLS + 1)])
+def cell_series(*, resolution, case):
+    """The average of each of the case's 14 cells per bucket, from the same source as the other series."""
+    return _pack_buckets(resolution=resolution, measures=CELL_MEASURES[resolution.source], case=case)
 
 
 def device_series(*, resolution, site):
@@ -661,7 +645,7 @@ def case_life_start(case):
     """The time of the case's first reading (rollups kept after raw retention), or None."""
     firsts = [
         model.objects.filter(case=case).order_by(time_column).values_list(time_column, flat=True).first()
-        for model, time_column, _ in PACK_SOURCES.values()
+        for model, time_column in PACK_TABLES.values()
     ]
     firsts = [first for first in firsts if first is not None]
     return min(firsts) if firsts else None
@@ -676,7 +660,7 @@ PACK_CSV_HEADER = [
     "volts",
     "amps",
     *(f"temp_{n}" for n in range(1, 4)),
-    *(f"cell_{n}_volts" for n in range(1, CELLS + 1)),
+    *(f"cell_{n}_volts" for n in CELL_NUMBERS),
     "open_cells",
     "open_fets",
     "fet_1_temp",

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from alarms.selectors import active_alarms_for_site, alarms_for_case, alarms_for_site
+from assets.filtersets import SiteFilterSet
 from assets.models import Case, Component, Installation, Kind, Position, Site
 from assets.selectors import component_in_position_at, location_of_component, location_of_position
 from web import selectors
@@ -65,13 +66,21 @@ def _missing_last(value):
     return (value is None, value or 0)
 
 
+def _searched_sites(request):
+    """The sites kept by the filters in the query string (the sites API's; ``q`` is the search box), and
+    the search text."""
+    filters = SiteFilterSet(request.GET, queryset=Site.objects.all())
+    sites = filters.qs  # validates the filters' form first
+    return sites, filters.form.cleaned_data.get("q", "")
+
+
 @page(MONITOR_PERMS)
 def fleet(request):
-    query = request.GET.get("q", "").strip()
+    sites, query = _searched_sites(request)
     sort = request.GET.get("sort", "status")
     descending = sort.startswith("-")
     key = FLEET_SORTS.get(sort.lstrip("-"), FLEET_SORTS["status"])
-    rows = sorted(selectors.fleet_summaries(selectors.search_sites(query)), key=key, reverse=descending)
+    rows = sorted(selectors.fleet_summaries(sites), key=key, reverse=descending)
     context = {"rows": rows, "q": query, "sort": sort, "stale_minutes": settings.PMS_STALE_AFTER_MINUTES}
     return render(request, "web/fleet.html", context)
 
@@ -178,7 +187,7 @@ def case_series(request, serial):
         {
             **_resolution_json(resolution),
             "packs": selectors.pack_series(resolution=resolution, case=case),
-            "cells": selectors.cell_series(start=resolution.start, end=resolution.end, case=case),
+            "cells": selectors.cell_series(resolution=resolution, case=case),
         }
     )
 
@@ -271,8 +280,7 @@ def discrepancies(request):
 
 @page(FIELD_PERMS)
 def field_home(request):
-    query = request.GET.get("q", "").strip()
-    sites = selectors.search_sites(query)
+    sites, query = _searched_sites(request)
     return render(request, "web/field_home.html", {"sites": sites, "q": query})
 
 
@@ -365,6 +373,7 @@ def field_result(request, pk):
         "installation": installation,
         "location": location,
         "replaced": selectors.installation_replaced(installation),
+        "resolved": selectors.discrepancies_resolved_with(installation),
     }
     time_zone = location.site.time_zone if location.site else "UTC"
     return render_in_zone(request, "web/field_result.html", context, time_zone)

@@ -17,6 +17,7 @@ from tests.factories import (
     BusbarFactory,
     CaseFactory,
     ComponentFactory,
+    SiteFactory,
     UserFactory,
     build_site,
 )
@@ -62,6 +63,23 @@ def test_cases_list_shows_where_each_case_is_now_and_filters_by_site(api, site):
     detail = api.get(f"/api/v1/cases/{in_stock.pk}/").json()
     assert detail["serial"] == in_stock.serial
     assert detail["location"] is None
+
+
+def test_sites_search_q_matches_name_pms_id_or_location_and_combines_with_the_other_filters(api):
+    north = SiteFactory(name="Chiang Mai North", pms_id="PMS-77-001", location="Mae Rim")
+    south = SiteFactory(name="Hat Yai South", pms_id="PMS-12-004", location="Songkhla")
+
+    def names(**query):
+        response = api.get("/api/v1/sites/", query)
+        assert response.status_code == 200
+        return [row["name"] for row in response.json()["results"]]
+
+    assert names(q="north") == [north.name]
+    assert names(q="pms-12") == [south.name]
+    assert names(q="mae rim") == [north.name]
+    assert names(q="PMS-", name="hat") == [south.name]
+    assert names(q="nowhere") == []
+    assert names(q="") == [north.name, south.name]
 
 
 def test_components_filter_by_kind_status_supplier_and_serial(api):

@@ -136,3 +136,21 @@ def test_a_gateway_token_made_in_the_admin_is_shown_once(admin_client):
     assert response.status_code == 200
     assert "copy it now; it is stored only as a hash" in response.content.decode()
     assert site.gateway_tokens.get().name == "roof"
+
+
+def test_the_admin_resolves_the_selected_open_discrepancies_naming_who_and_when(admin_client):
+    quarantine_unknown_case()
+    CaseFactory(serial="NEW-0001")
+    quarantine_replay(records=QuarantinedRecord.objects.all())
+    discrepancy = Discrepancy.objects.get()
+
+    response = admin_client.post(
+        "/admin/telemetry/discrepancy/",
+        {"action": "resolve", "_selected_action": [discrepancy.pk]},
+        follow=True,
+    )
+
+    assert "Resolved 1 discrepancies." in response.content.decode()
+    discrepancy.refresh_from_db()
+    assert discrepancy.status == Discrepancy.Status.RESOLVED
+    assert discrepancy.resolved_by.username == "admin" and discrepancy.resolved_at is not None

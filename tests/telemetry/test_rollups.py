@@ -31,7 +31,9 @@ from tests.factories import CaseFactory, ComponentFactory, SiteFactory
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
-def pack_reading(case, site, at, *, volts, cells, temps=(30.0, 31.0, 32.0), fet_temps=(33.0, 34.0)):
+def pack_reading(
+    case, site, at, *, volts, cells, temps=(30.0, 31.0, 32.0), fet_temps=(33.0, 34.0), open_cells=()
+):
     return PackReading.objects.create(
         case=case,
         site=site,
@@ -42,7 +44,7 @@ def pack_reading(case, site, at, *, volts, cells, temps=(30.0, 31.0, 32.0), fet_
         amps=volts / 10,
         temps=list(temps),
         cell_volts=list(cells),
-        open_cells=[],
+        open_cells=list(open_cells),
         fet_open=[],
         fet_temps=list(fet_temps),
     )
@@ -97,6 +99,59 @@ def test_minute_and_hour_rollups_of_a_pack_have_the_hand_computed_figures(site, 
     assert hour.cell_min == pytest.approx(3.70)
     assert hour.cell_delta_max == pytest.approx(0.26)
     assert hour.fet_temp_max == 40.0
+
+
+@pytest.mark.django_db
+def test_pack_rollups_keep_the_average_of_each_cell_weighted_by_readings(site, case):
+    pack_reading(case, site, T0, volts=54.0, cells=cells(3.80, 3.90))
+    pack_reading(case, site, T0 + timedelta(seconds=5), volts=54.0, cells=cells(3.85, 3.95))
+    pack_reading(case, site, T0 + timedelta(seconds=10), volts=54.0, cells=cells(3.70, 3.96))
+    pack_reading(case, site, T0 + timedelta(minutes=1), volts=54.0, cells=cells(3.90, 3.92))
+
+    refresh_all_rollups(start=T0, end=T0 + timedelta(minutes=2))
+
+    first, second = PackRollup1m.objects.filter(case=case).order_by("bucket")
+    assert len(first.cell_volts_avg) == 14
+    assert first.cell_volts_avg[0] == pytest.approx((3.80 + 3.85 + 3.70) / 3)
+    assert first.cell_volts_avg[1] == pytest.approx((3.90 + 3.95 + 3.96) / 3)
+    assert first.cell_volts_avg[13] == pytest.approx((3.85 + 3.90 + 3.83) / 3)
+    assert second.cell_volts_avg[0] == pytest.approx(3.90)
+    hour = PackRollup1h.objects.get(case=case)
+    assert hour.cell_volts_avg[0] == pytest.approx((3.80 + 3.85 + 3.70 + 3.90) / 4)  # by readings
+
+
+@pytest.mark.django_db
+def test_hourly_cell_averages_skip_minutes_rolled_up_before_they_had_any(site, case):
+    pack_reading(case, site, T0, volts=54.0, cells=cells(3.60, 3.60))
+    pack_reading(case, site, T0 + timedelta(minutes=1), volts=54.0, cells=cells(3.90, 3.90))
+    refresh_rollups(width=ONE_MINUTE, start=T0, end=T0 + timedelta(minutes=2))
+    # A minute rolled up before the per-cell averages were added to the rollups (telemetry migration 0004).
+    PackRollup1m.objects.filter(case=case, bucket=T0).update(cell_volts_avg=None)
+
+    refresh_rollups(width=ONE_HOUR, start=T0, end=T0 + ONE_HOUR)
+
+    hour = PackRollup1h.objects.get(case=case)
+    assert hour.n == 2 and hour.volts_avg == 54.0
+    assert hour.cell_volts_avg == [pytest.approx(3.90)] * 14
+
+
+@pytest.mark.django_db
+def test_open_cells_are_left_out_of_the_lowest_and_highest_cell_and_the_spread(site, case):
+    # Cell 1 is open and reads 0 V; then every cell is open in one reading.
+    pack_reading(case, site, T0, volts=54.0, cells=[0.0, 3.90, *[3.85] * 12], open_cells=[1])
+    pack_reading(case, site, T0 + timedelta(seconds=5), volts=54.0, cells=cells(3.82, 3.86))
+    pack_reading(
+        case, site, T0 + timedelta(seconds=10), volts=54.0, cells=[0.0] * 14, open_cells=range(1, 15)
+    )
+
+    refresh_all_rollups(start=T0, end=T0 + ONE_MINUTE)
+
+    minute = PackRollup1m.objects.get(case=case)
+    assert (minute.cell_min, minute.cell_max) == (pytest.approx(3.82), pytest.approx(3.90))
+    assert minute.cell_delta_max == pytest.approx(0.05, abs=1e-6)  # 3.90 - 3.85, first reading
+    assert minute.cell_volts_avg[0] == pytest.approx(3.82 / 3)  # an average of what the cell read
+    hour = PackRollup1h.objects.get(case=case)
+    assert (hour.cell_min, hour.cell_max) == (pytest.approx(3.82), pytest.approx(3.90))
 
 
 @pytest.mark.django_db

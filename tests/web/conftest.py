@@ -28,6 +28,8 @@ def pack_values(dock, *, volts=53.2, amps=-1.5, cell=3.80, weak_cell=None, open_
     cells = [cell] * 14
     if weak_cell:
         cells[weak_cell - 1] = cell - 0.05
+    for number in open_cells:
+        cells[number - 1] = 0.01  # what an open cell reads
     return {
         "dock": dock,
         "volts": volts,

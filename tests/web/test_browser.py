@@ -1,12 +1,15 @@
 """The pages in headless Chromium (Debian's package, driven by Playwright), against the live server."""
 
 import os
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from assets.selectors import component_in_position_at
+from telemetry.rollups import refresh_all_rollups
 from tests.conftest import ARTIFACTS
 from tests.factories import CaseFactory, UserFactory, build_site
 from tests.web.conftest import add_mppt, add_readings
@@ -98,6 +101,26 @@ def test_site_page_draws_its_charts_and_heatmap(page, live_server):
     assert page.locator(".dock.state-ok").count() == 12
     screenshot(page, "site-page")
     page.locator("#cell-heatmap").screenshot(path=str(ARTIFACTS / "web-heatmap.png"))
+
+
+def test_case_page_draws_each_cell_over_the_whole_range(page, live_server):
+    UserFactory(username="mgr", groups=["Manager"])
+    site = build_site(cabinets=1, docks=4)
+    now = timezone.now()
+    add_readings(site, minutes=3 * 24 * 60, step_seconds=900, end=now, weak_cell=4)
+    refresh_all_rollups(start=now - timedelta(days=4), end=now + timedelta(minutes=1))
+    log_in(page, live_server, "mgr")
+    page.goto(f"{live_server.url}{reverse('web:case', args=[site.test_cases[(1, 2)].serial])}")
+    page.get_by_text("7d", exact=True).click()
+    page.wait_for_function("document.getElementById('chart-source').textContent.includes('1-minute rollups')")
+
+    series = page.evaluate(
+        "window.pmsCharts['chart-cells'].getOption().series.map(function (s) { return s.data; })"
+    )
+    assert len(series) == 14
+    first_ms, first_volts = series[3][0]
+    assert first_ms < (now - timedelta(days=2)).timestamp() * 1000 and first_volts == pytest.approx(3.75)
+    screenshot(page, "case-cells")
 
 
 def test_swap_through_the_form_then_seen_in_the_case_timeline(page, live_server):

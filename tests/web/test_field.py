@@ -53,6 +53,17 @@ def test_engineer_walks_from_site_to_dock(engineer, site):
     assert change_url(dock, "replace") in dock_page and change_url(dock, "remove") in dock_page
 
 
+def test_field_home_searches_sites_by_name_pms_id_or_location(engineer, site):
+    build_site(cabinets=1, docks=4, name="Hat Yai South", pms_id="PMS-12-004", location="Songkhla")
+    south_link = "<strong>Hat Yai South</strong>"
+
+    for query, shown in [("songkhla", True), ("pms-12-004", True), ("pms-77", False)]:
+        page = engineer.get(reverse("web:field-home"), {"q": query}).content.decode()
+        assert (south_link in page) is shown, query
+        assert ("<strong>Chiang Mai North</strong>" in page) is not shown, query
+    assert "No site matches." in engineer.get(reverse("web:field-home"), {"q": "nowhere"}).content.decode()
+
+
 def test_swap_with_confirm_step_then_seen_on_the_case_timeline(engineer, site):
     dock = site.test_docks[(1, 2)]
     old_case, new_case = site.test_cases[(1, 2)], CaseFactory(serial="0999")
@@ -214,29 +225,139 @@ def test_find_case_by_id(engineer, site):
     assert 'value="X-404"' in response.content.decode()
 
 
-def test_discrepancy_record_this_swap_prefills_the_form(engineer, site):
-    roaming = site.test_cases[(1, 1)]
-    component_remove(component=roaming, user=None, reason="lost track")
-    first_seen = timezone.now() - timedelta(hours=2)
-    Discrepancy.objects.create(
-        case=roaming,
+@pytest.fixture
+def site_since_yesterday(db):
+    return build_site(cabinets=1, docks=4, pms_id="PMS-78-001", at=timezone.now() - timedelta(days=1))
+
+
+def unlogged_swap(site, case, observed_dock, first_seen=None):
+    """A discrepancy: ``case``, taken out of its dock before ``first_seen`` (default two hours ago), reports
+    from PMS-wide dock ``observed_dock`` since then."""
+    first_seen = first_seen or timezone.now() - timedelta(hours=2)
+    component_remove(component=case, user=None, reason="lost track", at=first_seen - timedelta(minutes=5))
+    return Discrepancy.objects.create(
+        case=case,
         kind=Discrepancy.Kind.DOCK_MISMATCH,
         observed_site=site,
-        observed_dock=3,
+        observed_dock=observed_dock,
         first_seen=first_seen,
         last_seen=timezone.now(),
         sample_count=40,
     )
+
+
+def record_this_swap(engineer, discrepancy):
+    """Follow the "Record this swap" link of ``discrepancy`` on the discrepancies page: (path, form)."""
     page = engineer.get(reverse("web:discrepancies")).content.decode()
-    link = change_url(site.test_docks[(1, 3)], "replace")
-    assert link in page and "Record this swap" in page
-    href = page.split(f'href="{link}?')[1].split('"')[0].replace("&amp;", "&")
-    form = engineer.get(f"{link}?{href}").context["form"]
+    card = next(card for card in page.split('<li class="card">') if f">{discrepancy.case.serial}</a>" in card)
+    assert "Record this swap" in card
+    href = card.split('class="button primary" href="')[1].split('"')[0].replace("&amp;", "&")
+    return href.split("?")[0], engineer.get(href).context["form"]
+
+
+def filled_in(form):
+    return {name: form[name].value() for name in form.fields if form[name].value() is not None}
+
+
+def test_discrepancy_record_this_swap_prefills_the_form(engineer, site_since_yesterday):
+    site = site_since_yesterday
+    roaming = site.test_cases[(1, 1)]
+    first_seen = timezone.now() - timedelta(hours=2)
+    discrepancy = unlogged_swap(site, roaming, 3, first_seen)
+    path, form = record_this_swap(engineer, discrepancy)
+    assert path == change_url(site.test_docks[(1, 3)], "replace")
     assert form["serial"].value() == roaming.serial
     assert form["old_component"].value() == site.test_cases[(1, 3)].pk
     assert form["reason"].value() == "Unlogged swap seen in telemetry"
     local = timezone.localtime(first_seen, timezone=site_zone(site))
     assert form["at"].value() == local.strftime("%Y-%m-%dT%H:%M")
+    assert str(form["discrepancy"].value()) == str(discrepancy.pk)
+
+
+@pytest.mark.parametrize("action", ["replace", "install"])
+def test_recording_the_swap_from_a_discrepancy_resolves_it(engineer, users, site_since_yesterday, action):
+    site = site_since_yesterday
+    roaming = site.test_cases[(1, 1)]
+    dock = site.test_docks[(1, 3)]
+    if action == "install":
+        taken_out = timezone.now() - timedelta(hours=3)
+        component_remove(component=site.test_cases[(1, 3)], user=None, reason="taken out", at=taken_out)
+    discrepancy = unlogged_swap(site, roaming, 3)
+    path, form = record_this_swap(engineer, discrepancy)
+    assert path == change_url(dock, action)
+    data = filled_in(form)
+
+    review = engineer.post(path, {**data, "step": "review"})
+    assert review.context["step"] == "confirm"
+    assert (
+        f"the discrepancy: case {roaming.serial} reported from PMS-78-001 dock 3" in review.content.decode()
+    )
+    assert Discrepancy.objects.get().status == Discrepancy.Status.OPEN
+    done = engineer.post(path, {**data, "step": "confirm"})
+
+    assert done.status_code == 302
+    result = engineer.get(done.url).content.decode()
+    assert f"Discrepancy resolved: case {roaming.serial} reported from PMS-78-001 dock 3" in result
+    assert "Resolved by field at" in result
+    discrepancy.refresh_from_db()
+    assert discrepancy.status == Discrepancy.Status.RESOLVED
+    assert discrepancy.resolved_by == users["field"] and discrepancy.resolved_at is not None
+    assert discrepancy.resolved_with.component == roaming and component_in_position_at(dock) == roaming
+    assert "No open discrepancies." in engineer.get(reverse("web:discrepancies")).content.decode()
+
+
+def test_a_discrepancy_id_that_does_not_match_the_change_is_refused_and_nothing_is_recorded(
+    engineer, site_since_yesterday
+):
+    site = site_since_yesterday
+    roaming, other = site.test_cases[(1, 1)], site.test_cases[(1, 2)]
+    dock = site.test_docks[(1, 3)]
+    seen_here = unlogged_swap(site, roaming, 3)
+    unrelated = unlogged_swap(site, other, 4)
+    data = {
+        "serial": roaming.serial,
+        "reason": "Unlogged swap seen in telemetry",
+        "removed_status": "in_stock",
+        "old_component": site.test_cases[(1, 3)].pk,
+        "step": "confirm",
+    }
+
+    tampered = engineer.post(change_url(dock, "replace"), {**data, "discrepancy": unrelated.pk})
+    html = tampered.content.decode()
+    assert tampered.status_code == 200 and 'class="form-errors" role="alert"' in html
+    assert (
+        f"This change does not record the discrepancy it was opened from: case {other.serial} reported from "
+        "PMS-78-001 dock 4." in html
+    )
+    # The right discrepancy, at another dock than the one it saw the case in.
+    elsewhere = engineer.post(
+        change_url(site.test_docks[(1, 1)], "install"),
+        {**data, "discrepancy": seen_here.pk, "old_component": ""},
+    )
+    assert "does not record the discrepancy" in " ".join(elsewhere.context["form"].top_errors)
+    for unknown_id in [0, "x"]:
+        response = engineer.post(change_url(dock, "replace"), {**data, "discrepancy": unknown_id})
+        assert "is resolved already, or unknown" in response.content.decode()
+
+    assert component_in_position_at(dock) == site.test_cases[(1, 3)]
+    assert component_in_position_at(site.test_docks[(1, 1)]) is None
+    assert set(Discrepancy.objects.values_list("status", flat=True)) == {Discrepancy.Status.OPEN}
+
+
+def test_a_discrepancy_resolved_meanwhile_stops_the_change_at_confirm(engineer, site_since_yesterday):
+    site = site_since_yesterday
+    roaming, dock = site.test_cases[(1, 1)], site.test_docks[(1, 3)]
+    discrepancy = unlogged_swap(site, roaming, 3)
+    path, form = record_this_swap(engineer, discrepancy)
+    data = filled_in(form)
+    assert engineer.post(path, {**data, "step": "review"}).context["step"] == "confirm"
+    Discrepancy.objects.update(status=Discrepancy.Status.RESOLVED)
+
+    response = engineer.post(path, {**data, "step": "confirm"})
+
+    assert response.status_code == 200
+    assert "is resolved already, or unknown" in " ".join(response.context["form"].top_errors)
+    assert component_in_position_at(dock) == site.test_cases[(1, 3)]
 
 
 def test_an_unknown_change_is_a_404_page(engineer, site):

@@ -6,7 +6,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.web.conftest import add_mppt, add_readings, client_for
+from telemetry.models import PackReading, PackState
+from telemetry.rollups import refresh_all_rollups
+from tests.factories import build_site
+from tests.web.conftest import add_mppt, add_readings, client_for, pack_values
+from web.forms import RangeForm
 
 pytestmark = pytest.mark.django_db
 
@@ -85,6 +89,35 @@ def test_fleet_lists_each_site_with_its_figures(client, users, site):
     assert "Chiang Mai North" in response.content.decode()
 
 
+def test_open_cells_count_in_no_lowest_or_highest_cell_spread_or_median(client, users, site):
+    # Eight of 14 cells are open and read about 0 V: they would be the lowest cells and the median.
+    add_readings(site, minutes=5, weak_cell=3, open_cells=[1, 2, 4, 5, 6, 7, 8, 9])
+    all_open = site.test_cases[(1, 4)]
+    PackState.objects.filter(case=all_open).update(cell_volts=[0.01] * 14, open_cells=list(range(1, 15)))
+    client_for(client, users["manager"])
+
+    fleet = client.get(reverse("web:fleet"))
+    row = next(r for r in fleet.context["rows"] if r.site == site)
+    assert row.cell_min == pytest.approx(3.75, abs=1e-4) and row.cell_max == pytest.approx(3.80, abs=1e-4)
+    assert row.delta_max == pytest.approx(0.05, abs=1e-4)
+    assert '<td class="num">3.750</td>' in fleet.content.decode()
+
+    response = client.get(reverse("web:site", args=[site.pk]))
+    figures = [(dock.cell_min, dock.cell_max, dock.cell_delta) for dock in response.context["docks"]]
+    assert figures[:3] == [(pytest.approx(3.75), pytest.approx(3.80), pytest.approx(0.05, abs=1e-4))] * 3
+    assert figures[3] == (None, None, None)
+    html = response.content.decode()
+    assert (
+        html.count(
+            '<td class="num">3.750</td>\n      <td class="num">3.800</td>\n      <td class="num">50</td>'
+        )
+        == 3
+    )
+    assert '<td class="num">—</td>\n      <td class="num">—</td>\n      <td class="num">—</td>' in html
+    assert response.context["heatmap"]["median"] == pytest.approx(3.80)
+    assert "(3.800 V)" in html
+
+
 def test_fleet_puts_stale_sites_first_and_searches(client, users, site, settings):
     from tests.factories import build_site
 
@@ -98,6 +131,22 @@ def test_fleet_puts_stale_sites_first_and_searches(client, users, site, settings
     assert [row.site for row in rows] == [site, quiet]
     rows = client.get(reverse("web:fleet"), {"q": "quiet"}).context["rows"]
     assert [row.site for row in rows] == [quiet]
+
+
+def test_fleet_search_matches_name_pms_id_or_location_as_the_sites_api_does(client, users, site):
+    south = build_site(cabinets=1, docks=4, name="Hat Yai South", pms_id="PMS-12-004", location="Songkhla")
+    client_for(client, users["manager"])
+
+    for query, expected in [
+        ("pms-12", [south]),
+        ("SONGKHLA", [south]),
+        (" north ", [site]),
+        ("", [site, south]),
+    ]:
+        response = client.get(reverse("web:fleet"), {"q": query, "sort": "name"})
+        assert [row.site for row in response.context["rows"]] == expected, query
+    assert 'name="q" value="north"' in client.get(reverse("web:fleet"), {"q": " north "}).content.decode()
+    assert "No site matches." in client.get(reverse("web:fleet"), {"q": "nowhere"}).content.decode()
 
 
 def test_fleet_query_count_does_not_grow_with_sites(client, users, django_assert_max_num_queries):
@@ -222,15 +271,49 @@ def test_case_page_shows_identity_location_timeline_and_cell_chart_data(client, 
     assert data["cells"]["cell_1"][-1] == pytest.approx(3.80, abs=1e-3)
 
 
-def test_the_per_cell_chart_reads_only_the_last_day_of_a_long_range(client, users, site):
+@pytest.mark.parametrize(("range_", "source"), [("24h", "1m"), ("7d", "1m"), ("30d", "1h"), ("life", "1m")])
+def test_the_per_cell_chart_covers_the_whole_range_from_the_rollups_the_other_charts_read(
+    client, users, site, range_, source
+):
     case = site.test_cases[(1, 2)]
-    add_readings(site, minutes=3 * 24 * 60, step_seconds=3600)
+    now = timezone.now()
+    add_readings(site, minutes=3 * 24 * 60, step_seconds=600, end=now, weak_cell=3)
+    refresh_all_rollups(start=now - timedelta(days=4), end=now + timedelta(minutes=1))
     client_for(client, users["manager"])
 
-    data = client.get(reverse("web:case-series", args=[case.serial]), {"range": "7d"}).json()
+    data = client.get(reverse("web:case-series", args=[case.serial]), {"range": range_}).json()
 
-    day_ago_ms = (timezone.now() - timedelta(days=1)).timestamp() * 1000
-    assert data["cells"]["t"] and min(data["cells"]["t"]) >= day_ago_ms - 60_000
+    assert data["source"] == source
+    cells = data["cells"]
+    assert cells["t"] == data["packs"]["t"] and 0 < len(cells["t"]) <= 1000
+    first_in_range = now - min(timedelta(days=3), RangeForm.PRESETS.get(range_, timedelta(days=3)))
+    assert min(cells["t"]) <= (first_in_range + timedelta(hours=1)).timestamp() * 1000
+    assert cells["cell_3"] == [pytest.approx(3.75, abs=1e-3)] * len(cells["t"])
+    assert cells["cell_1"] == [pytest.approx(3.80, abs=1e-3)] * len(cells["t"])
+
+
+def test_the_per_cell_chart_follows_the_case_through_every_site_it_was_in(client, users, site):
+    case = site.test_cases[(1, 2)]
+    elsewhere = build_site(cabinets=1, docks=4)
+    now = timezone.now()
+    PackReading.objects.bulk_create(
+        PackReading(
+            case=case,
+            site=elsewhere,
+            time=now - timedelta(days=5, minutes=minute),
+            utc_offset_minutes=420,
+            **pack_values(7, cell=3.60),
+        )
+        for minute in range(30)
+    )
+    add_readings(site, minutes=30, end=now, cell=3.90)
+    refresh_all_rollups(start=now - timedelta(days=6), end=now + timedelta(minutes=1))
+    client_for(client, users["manager"])
+
+    data = client.get(reverse("web:case-series", args=[case.serial]), {"range": "life"}).json()
+
+    volts = [value for value in data["cells"]["cell_1"] if value is not None]
+    assert volts[0] == pytest.approx(3.60, abs=1e-3) and volts[-1] == pytest.approx(3.90, abs=1e-3)
 
 
 def test_unknown_case_is_a_404_page(client, users):
