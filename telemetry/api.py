@@ -47,8 +47,8 @@ class IngestView(APIView):
                     "of this gateway token"
                 )
                 return Response({"detail": detail}, status=status.HTTP_403_FORBIDDEN)
-        batch = services.batch_receive(raw=raw, site_id=access.site_id, token_id=access.token_id)
-        return Response({"batch": str(batch.id)}, status=status.HTTP_202_ACCEPTED)
+        batch_id = services.batch_receive(raw=raw, site_id=access.site_id, token_id=access.token_id)
+        return Response({"batch": str(batch_id)}, status=status.HTTP_202_ACCEPTED)
 
     @staticmethod
     def _too_large(limit):

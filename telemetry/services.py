@@ -12,6 +12,7 @@ import gc
 import hashlib
 import logging
 import secrets
+import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -457,21 +458,34 @@ def _store(cursor, kind, rows, parts, received, stored):
     )
 
 
+LAND_SQL = f"""
+INSERT INTO {IngestBatch._meta.db_table}
+    (id, received_at, enqueued_at, source, site_id, token_id, payload, status, attempts, stored, duplicate,
+     quarantined, error)
+VALUES (%(id)s, now(), now(), %(source)s, %(site_id)s, %(token_id)s, %(payload)s, %(status)s, 0, 0, 0, 0, '')
+"""
+
+
 def batch_receive(*, raw, site_id=None, token_id=None, source=IngestBatch.Source.HTTP):
-    """Land a payload durably and queue it for processing once the row is committed."""
+    """Land a payload durably and queue it for processing once the row is committed. Returns the batch id.
+
+    This runs for every POST, so the row is one plain INSERT (the ORM's took four times the CPU), committed
+    by itself: no BEGIN and COMMIT round trips. Inside a caller's transaction, the task is queued when that
+    transaction commits."""
     from telemetry.tasks import process_batch
 
-    with transaction.atomic():
-        batch = IngestBatch.objects.create(
-            payload=raw, site_id=site_id, token_id=token_id, source=source, enqueued_at=timezone.now()
-        )
-        transaction.on_commit(lambda: _enqueue(process_batch, batch.id), robust=True)
-    return batch
+    batch_id = uuid.uuid4()
+    params = {"id": batch_id, "source": source, "site_id": site_id, "token_id": token_id, "payload": raw}
+    with connection.cursor() as cursor:
+        cursor.execute(LAND_SQL, {**params, "status": IngestBatch.Status.PENDING})
+    transaction.on_commit(lambda: _enqueue(process_batch, batch_id), robust=True)
+    return batch_id
 
 
 def _enqueue(task, batch_id):
     # No publish retries: if the broker is down the batch stays pending and the sweep queues it later.
-    task.apply_async(args=[str(batch_id)], retry=False)
+    # argsrepr given, so Celery does not build one with saferepr for every message.
+    task.apply_async(args=[str(batch_id)], argsrepr=f"('{batch_id}',)", retry=False)
 
 
 BATCH_START_SQL = """
