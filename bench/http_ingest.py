@@ -5,6 +5,7 @@ stored once the worker drained."""
 import http.client
 import itertools
 import os
+import runpy
 import socket
 import subprocess
 import sys
@@ -27,10 +28,11 @@ from telemetry.services import gateway_token_create
 from telemetry.simulation import Simulator, format_time_local, site_layout
 
 PACKS = 48
-WEB_WORKERS, WEB_THREADS, TASK_WORKERS = 4, 4, 2
+TASK_WORKERS = 2
 WARM_UP_SECONDS = 3
 DRAIN_TIMEOUT = 600
 LOG_DIR = Path(settings.VAR_DIR) / "log"
+GUNICORN_CONFIG = Path(settings.BASE_DIR) / "pms_site" / "gunicorn.conf.py"
 
 
 def _free_port():
@@ -166,10 +168,11 @@ def run(options):
     celery_app.connection_for_write().default_channel.client.flushdb()
     port = _free_port()
     python = sys.executable
+    gunicorn_config = runpy.run_path(str(GUNICORN_CONFIG))
     web = _start(
         "web",
         [python, "-m", "gunicorn", "pms_site.wsgi", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-         "--workers", str(WEB_WORKERS), "--worker-class", "gthread", "--threads", str(WEB_THREADS)],
+         "--config", str(GUNICORN_CONFIG)],
     )  # fmt: skip
     worker = _start(
         "worker",
@@ -199,7 +202,8 @@ def run(options):
     print(
         f"  {options.clients} gateways (a site each, one client each) for {elapsed:.0f} s after "
         f"{WARM_UP_SECONDS} s of warm-up; "
-        f"gunicorn {WEB_WORKERS} workers x {WEB_THREADS} threads, Celery worker concurrency {TASK_WORKERS}"
+        f"gunicorn {gunicorn_config['workers']} workers x {gunicorn_config['threads']} threads, "
+        f"Celery worker concurrency {TASK_WORKERS}"
     )
     if load.failures:
         print(f"  failures: {len(load.failures)}, e.g. {load.failures[0]}")

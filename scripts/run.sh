@@ -32,7 +32,8 @@ trap stop_all EXIT
 pids+=($!)
 .venv/bin/celery -A pms_site beat --loglevel=INFO --schedule var/celerybeat-schedule >"$LOG_DIR/beat.log" 2>&1 &
 pids+=($!)
-.venv/bin/gunicorn pms_site.wsgi --bind "$HOST:$PORT" --workers 3 --access-logfile - >"$LOG_DIR/web.log" 2>&1 &
+.venv/bin/gunicorn pms_site.wsgi --config pms_site/gunicorn.conf.py --bind "$HOST:$PORT" --access-logfile - \
+    >"$LOG_DIR/web.log" 2>&1 &
 pids+=($!)
 $PY manage.py simulate --live >"$LOG_DIR/simulator.log" 2>&1 &
 pids+=($!)
