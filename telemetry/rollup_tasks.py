@@ -3,10 +3,12 @@
 Listed in CELERY_IMPORTS (Celery's autodiscovery only loads ``tasks.py``).
 """
 
+from datetime import datetime
+
 from celery import shared_task
 
 from telemetry.retention import drop_old_batches, drop_old_readings
-from telemetry.rollups import ONE_HOUR, ONE_MINUTE, refresh_recent_rollups
+from telemetry.rollups import ONE_HOUR, ONE_MINUTE, refresh_all_rollups, refresh_recent_rollups
 
 
 @shared_task(name="telemetry.refresh_rollups_1m", ignore_result=True)
@@ -27,3 +29,9 @@ def drop_old_readings_task():
 @shared_task(name="telemetry.drop_old_batches", ignore_result=True)
 def drop_old_batches_task():
     return drop_old_batches()
+
+
+@shared_task(name="telemetry.refresh_rollups_span", ignore_result=True)
+def refresh_rollups_span(start, end):
+    """Both rollups over [start, end) (ISO 8601 times): for readings that arrived after beat's margin."""
+    return refresh_all_rollups(start=datetime.fromisoformat(start), end=datetime.fromisoformat(end))

@@ -208,6 +208,15 @@ def refresh_recent_rollups(*, width, now=None):
     return refresh_rollups(width=width, start=now - lateness, end=now)
 
 
+def span_past_the_margin(*, first, last, now=None):
+    """Of readings at [first, last] just stored, the span [start, end) that beat's refresh will not reach
+    (older than the 1-minute lateness margin: a gateway's backlog, a backfill), or None."""
+    margin_start = (now or timezone.now()) - settings.TELEMETRY_ROLLUP_1M_LATENESS
+    if first is None or first >= margin_start:
+        return None
+    return first, min(last, margin_start) + ONE_MINUTE
+
+
 def refresh_all_rollups(*, start, end):
     """Both resolutions over a range, finest first: what a backfill calls once its readings are stored."""
     return sum(refresh_rollups(width=width, start=start, end=end) for width in (ONE_MINUTE, ONE_HOUR))

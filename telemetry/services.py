@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import chain, islice
 
 import msgspec
@@ -97,6 +98,8 @@ class IngestResult:
     stored: int = 0
     duplicate: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    first: datetime | None = None  # the span of the valid records' times, for the rollups to refresh
+    last: datetime | None = None
 
     @property
     def quarantined(self):
@@ -106,6 +109,16 @@ class IngestResult:
         self.stored += other.stored
         self.duplicate += other.duplicate
         self.rejections += other.rejections
+        self.first, self.last = _span(self.first, self.last, other.first, other.last)
+
+
+def _span(first, last, other_first, other_last):
+    """The smallest span holding both, either of which may be empty (None, None)."""
+    if first is None:
+        return other_first, other_last
+    if other_first is None:
+        return first, last
+    return min(first, other_first), max(last, other_last)
 
 
 @dataclass(frozen=True)
@@ -128,9 +141,11 @@ class _Decoded:
     pms: list = field(default_factory=list)
     devices: dict = field(default_factory=lambda: {DatasetKind.MPPT: [], DatasetKind.INVERTER: []})
     rejections: list = field(init=False)
+    spans: list = field(init=False)  # (first, last) time of each part's valid records
 
     def __post_init__(self):
         self.rejections = [[] for _ in range(self.parts)]
+        self.spans = [(None, None)] * self.parts
 
     def reject(self, part, dataset, dataset_index, record_index, raw, reason):
         self.rejections[part.index].append(
@@ -185,6 +200,9 @@ def _decode_part(decoded, part, pms_sites, parse_time):
                 decoded.reject(part, dataset, dataset_index, record_index, raw, str(error))
                 continue
             records.append((record_index, raw, record, moment, stamp))
+        if records:
+            moments = [moment for _, _, _, moment, _ in records]
+            decoded.spans[part.index] = _span(*decoded.spans[part.index], min(moments), max(moments))
         group = (part, dataset, dataset_index, site_id, records)
         if is_pms:
             decoded.pms.append(group)
@@ -426,6 +444,8 @@ def _ingest(parts, *, quarantine):
                 stored=stored[part.index],
                 duplicate=received[part.index] - stored[part.index],
                 rejections=decoded.rejections[part.index],
+                first=decoded.spans[part.index][0],
+                last=decoded.spans[part.index][1],
             )
             for part in parts
         ]

@@ -6,6 +6,8 @@ from django.utils import timezone
 from alarms.tasks import enqueue_site_evaluation
 from telemetry import services
 from telemetry.models import WorkerHeartbeat
+from telemetry.rollup_tasks import refresh_rollups_span
+from telemetry.rollups import span_past_the_margin
 
 
 @shared_task(name="telemetry.worker_heartbeat", ignore_result=True)
@@ -30,9 +32,16 @@ def process_batch(self, batch_id):
     Idempotent: a done batch is skipped, a failed attempt leaves nothing behind."""
     companions = 0 if self.request.retries else settings.INGEST_BATCH_COMPANIONS
     processed = services.batch_process(batch_id=batch_id, companions=companions)
-    site_ids = {item.batch.site_id for item in processed if item.result.stored and item.batch.site_id}
+    stored = [item for item in processed if item.result.stored]
+    site_ids = {item.batch.site_id for item in stored if item.batch.site_id}
     if site_ids:
         enqueue_site_evaluation(site_ids=site_ids)  # alarms, in their own task: the ingest stays fast
+    totals = services.IngestResult()
+    for item in stored:
+        totals.add(item.result)
+    late = span_past_the_margin(first=totals.first, last=totals.last)
+    if late:
+        refresh_rollups_span.delay(*(moment.isoformat() for moment in late))
 
 
 @shared_task(name="telemetry.requeue_stale_batches", ignore_result=True)

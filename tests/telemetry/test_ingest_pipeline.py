@@ -4,7 +4,7 @@ import pytest
 from django.db import OperationalError
 
 from telemetry import services
-from telemetry.models import IngestBatch, PackReading, PackState
+from telemetry.models import IngestBatch, PackReading, PackRollup1h, PackRollup1m, PackState
 from telemetry.services import gateway_token_create, ingest_payload
 from tests.conftest import wait_until
 from tests.factories import build_site
@@ -86,3 +86,22 @@ def test_a_batch_whose_envelope_is_invalid_is_failed_with_the_reason_and_not_ret
     batch.refresh_from_db()
     assert (batch.status, batch.error) == ("failed", "datasets: expected `array`, got `int`")
     assert services.batches_requeue_stale() == 0
+
+
+def test_a_gateway_backlog_older_than_the_beat_margin_gets_its_rollups_from_the_worker(
+    celery_worker_process, client
+):
+    site = build_site(docks=4, at=ago(days=2))
+    _, raw_token = gateway_token_create(site=site, name="gateway")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw_token}"}
+    yesterday = ago(days=1)  # the gateway was offline; beat only refreshes the last minutes and hours
+
+    response = client.post(
+        "/api/v1/ingest/", data=site_sample(site, yesterday), content_type="application/json", **headers
+    )
+
+    assert response.status_code == 202
+    wait_until(lambda: finished(response.json()["batch"]))
+    rollup = wait_until(lambda: PackRollup1h.objects.filter(site=site).count() == 4)
+    assert rollup
+    assert PackRollup1m.objects.filter(site=site, bucket__lte=yesterday).count() == 4

@@ -6,7 +6,14 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from telemetry.models import Discrepancy, IngestBatch, PackReading, QuarantinedRecord
+from telemetry.models import (
+    Discrepancy,
+    IngestBatch,
+    PackReading,
+    PackRollup1h,
+    PackRollup1m,
+    QuarantinedRecord,
+)
 from telemetry.services import ingest_payload, quarantine_replay
 from tests.factories import CaseFactory, UserFactory, build_site
 from tests.telemetry.payloads import ago, dataset, envelope, pack_record, site_sample
@@ -81,6 +88,20 @@ def test_ingest_file_stores_json_lines_and_reports_counts(tmp_path):
     )
     assert PackReading.objects.count() == 12
     assert set(IngestBatch.objects.values_list("status", "source")) == {("done", "file")}
+
+
+def test_ingest_file_brings_the_rollups_of_a_backfill_up_to_date(tmp_path):
+    site = build_site(docks=4, at=ago(days=5))
+    last_week = [site_sample(site, ago(days=3, minutes=minutes)) for minutes in (62, 61, 2)]
+    path = tmp_path / "backfill.jsonl"
+    path.write_bytes(b"\n".join(last_week))
+
+    out = io.StringIO()
+    call_command("ingest_file", str(path), stdout=out)
+
+    assert "Rollups refreshed from" in out.getvalue()
+    assert PackRollup1m.objects.filter(site=site).count() == 3 * 4
+    assert PackRollup1h.objects.filter(site=site).count() == 2 * 4
 
 
 def test_ingest_file_reads_one_pretty_printed_envelope_from_stdin(monkeypatch):

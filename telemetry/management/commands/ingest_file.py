@@ -6,6 +6,7 @@ from tqdm import tqdm
 
 from telemetry import services
 from telemetry.models import IngestBatch
+from telemetry.rollups import ONE_MINUTE, refresh_all_rollups
 
 
 class Command(BaseCommand):
@@ -38,6 +39,12 @@ class Command(BaseCommand):
             f"{len(payloads)} payloads: {totals.stored} readings stored, {totals.duplicate} duplicates, "
             f"{totals.quarantined} quarantined, {failed} payloads rejected."
         )
+        if totals.stored:
+            # A backfill is older than beat's refresh reaches: its rollups are brought up to date here.
+            refresh_all_rollups(start=totals.first, end=totals.last + ONE_MINUTE)
+            self.stdout.write(
+                f"Rollups refreshed from {totals.first:%Y-%m-%d %H:%M} to {totals.last:%Y-%m-%d %H:%M}."
+            )
         if failed:
             raise CommandError(f"{failed} payloads were rejected; see the messages above.")
 
