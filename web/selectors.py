@@ -642,13 +642,16 @@ def device_series(*, resolution, site):
 
 
 def case_life_start(case):
-    """The time of the case's first reading (rollups kept after raw retention), or None."""
-    firsts = [
-        model.objects.filter(case=case).order_by(time_column).values_list(time_column, flat=True).first()
-        for model, time_column in PACK_TABLES.values()
-    ]
-    firsts = [first for first in firsts if first is not None]
-    return min(firsts) if firsts else None
+    """When the case first reported, or None: the start of its first rollup bucket, else (nothing rolled up
+    yet) its first raw reading of the last day. Every reading is rolled up within minutes (later ones are
+    refreshed when they arrive), and a raw query without a time bound would plan every hourly chunk
+    (measured: 70 ms with 30 days of data)."""
+    for model in (PackRollup1h, PackRollup1m):
+        first = model.objects.filter(case=case).order_by("bucket").values_list("bucket", flat=True).first()
+        if first is not None:
+            return first
+    recent = PackReading.objects.filter(case=case, time__gte=timezone.now() - timedelta(days=1))
+    return recent.order_by("time").values_list("time", flat=True).first()
 
 
 # --- CSV export --------------------------------------------------------------------------------------------
