@@ -26,6 +26,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.errors import UniqueViolation
 
 from assets.selectors import location_of_position
@@ -55,7 +56,7 @@ DEVICE_COLUMNS = [
     "time", "utc_offset_minutes", "device_id", "site_id", "pv_volts", "pv_amps",
     "batt_volts", "batt_amps", "load_volts", "load_amps", "batch_id",
 ]  # fmt: skip
-COPY_CHUNK_LINES = 2000
+COPY_CHUNK_LINES = 500
 READING_TABLES = {
     DatasetKind.PMS: PackReading._meta.db_table,
     DatasetKind.MPPT: MpptReading._meta.db_table,
@@ -353,7 +354,10 @@ def _chunks(rows, newest, sent, received):
 
 
 def _copy(cursor, table, column_list, chunks):
-    with cursor.copy(f"COPY {table} ({column_list}) FROM STDIN (NULL 'None')") as copy:
+    # The queued writer sends from a thread of its own, so formatting the next chunk goes on while the
+    # server reads this one.
+    statement = f"COPY {table} ({column_list}) FROM STDIN (NULL 'None')"
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
         for text in chunks:
             copy.write(text)
 
