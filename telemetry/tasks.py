@@ -36,12 +36,11 @@ def process_batch(self, batch_id):
     site_ids = {item.batch.site_id for item in stored if item.batch.site_id}
     if site_ids:
         enqueue_site_evaluation(site_ids=site_ids)  # alarms, in their own task: the ingest stays fast
-    totals = services.IngestResult()
-    for item in stored:
-        totals.add(item.result)
-    late = span_past_the_margin(first=totals.first, last=totals.last)
-    if late:
-        refresh_rollups_span.delay(*(moment.isoformat() for moment in late))
+    if stored:
+        first = min(item.result.first for item in stored)
+        late = span_past_the_margin(first=first, last=max(item.result.last for item in stored))
+        if late:
+            refresh_rollups_span.delay(*(moment.isoformat() for moment in late))
 
 
 @shared_task(name="telemetry.requeue_stale_batches", ignore_result=True)
