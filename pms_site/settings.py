@@ -203,6 +203,9 @@ INGEST_LOCK_TIMEOUT = os.environ.get("INGEST_LOCK_TIMEOUT", "10s")
 GATEWAY_ACCESS_CACHE_SECONDS = 60
 # Raw readings older than this are dropped (whole chunks); rollups are kept.
 TELEMETRY_RAW_RETENTION_DAYS = int(os.environ.get("TELEMETRY_RAW_RETENTION_DAYS", "90"))
+# A reading more than this ahead of the time it is processed is refused (gateway clock); so is one older than
+# the raw retention.
+TELEMETRY_MAX_FUTURE = timedelta(minutes=int(os.environ.get("TELEMETRY_MAX_FUTURE_MIN", "10")))
 # Landed payloads of batches stored whole are deleted after this many days (telemetry/retention.py).
 INGEST_BATCH_RETENTION_DAYS = int(os.environ.get("INGEST_BATCH_RETENTION_DAYS", "7"))
 

@@ -9,6 +9,16 @@ Decoding happens in two steps so that one bad record never costs its neighbours:
    "datasets[0].data[3].pack.cell.volts: expected 14 values, got 13".
 
 Numbers may arrive as JSON strings ("55.1") or numbers: the record decoders run with ``strict=False``.
+
+The record decoders raise DecodeError and nothing else, whatever the bytes (invalid UTF-8, deep nesting,
+huge numbers, NaN), and return only what PostgreSQL takes: ids are printable text (``str.isprintable``: no
+control characters such as NUL, no line breaks), a time has a UTC offset of whole minutes within ±15:59 and
+lies within the plausible window of ``TimeParser``. One case is left to the caller, where the numbers are
+formatted anyway: ``tiny_number_problem``.
+
+Duplicated keys in a record are not refused: msgspec keeps the last value and has no option to refuse them
+(msgspec issue #648), and finding them in Python takes at least two scans of each record's bytes, measured at
++25 % of the record's decode time.
 Record structs are ``gc=False`` with tuple arrays: a large payload's records then do not trigger repeated
 garbage-collector passes, which otherwise cost more than the decoding itself.
 """
@@ -17,6 +27,8 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 import msgspec
+from django.conf import settings
+from django.utils import timezone
 
 from telemetry.models import DatasetKind
 
@@ -25,6 +37,11 @@ Number = Annotated[float, msgspec.Meta(ge=-1e6, le=1e6)]
 DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 PACK_TEMPS, CELLS, FETS, PV_INPUTS, LOAD_OUTPUTS = 3, 14, 2, 2, 2
 MAX_PMS_DOCK = 48
+# PostgreSQL takes UTC offsets up to 15:59 (and whole minutes are all the offset column holds).
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
+# Nonzero magnitudes below this are no measurement; PostgreSQL's ``real`` refuses those it would round to 0.
+SMALLEST_NUMBER = 1e-30
+ONE_MINUTE = timedelta(minutes=1)
 
 
 class DecodeError(Exception):
@@ -130,6 +147,54 @@ def record_place(dataset_index, record_index):
     return f"datasets[{dataset_index}].data[{record_index}]"
 
 
+def _shown(text, longest=40):
+    """``text`` quoted for a message, cut short."""
+    return repr(text if len(text) <= longest else f"{text[:longest]}...")
+
+
+def _decode(decoder, raw, place):
+    """Decode one record; whatever hostile bytes make msgspec raise becomes a DecodeError naming the place."""
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as error:
+        raise DecodeError(_explain(error, place)) from None
+    except msgspec.DecodeError as error:
+        raise DecodeError(f"{place}: {error}") from None
+    except UnicodeDecodeError:
+        raise DecodeError(f"{_place_of_invalid_utf8(raw, place)}: not valid UTF-8 text") from None
+    except RecursionError:
+        raise DecodeError(f"{place}: nested too deeply") from None
+    except (ValueError, OverflowError) as error:
+        raise DecodeError(f"{place}: {error}") from None
+
+
+def _place_of_invalid_utf8(raw, place):
+    """The place of the first string of a record that holds bytes that are not UTF-8 (the record's place if
+    it cannot be told)."""
+    try:
+        decoded = msgspec.json.decode(bytes(raw).decode("utf-8", "replace"))
+        return place + (_path_to(decoded, "\ufffd") or "")
+    except (msgspec.DecodeError, RecursionError):
+        return place
+
+
+def _path_to(value, mark, path=""):
+    """The path (".pack.id", ".temp[2]") of the first string in decoded JSON ``value`` holding ``mark``."""
+    if isinstance(value, str):
+        return path if mark in value else None
+    if isinstance(value, dict):
+        items = ((f"{path}.{key}", key, item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{index}]", "", item) for index, item in enumerate(value))
+    else:
+        return None
+    for item_path, key, item in items:
+        found = item_path if mark in key else _path_to(item, mark, item_path)
+        if found is not None:
+            return found
+    return None
+
+
 def _check_counts(counted, place):
     """``counted``: (values, expected count, field path). Checked on every record, so kept lean."""
     for values, expected, path in counted:
@@ -143,38 +208,76 @@ def _numbers_in_range(numbers, highest, place):
             raise DecodeError(f"{place}: {number} is not between 1 and {highest}")
 
 
+def _how_long(delta):
+    """A length of time in its largest whole unit, rounded down: "56 years", "3 days", "10 minutes"."""
+    for unit, length in (
+        ("year", timedelta(days=365)),
+        ("day", timedelta(days=1)),
+        ("hour", timedelta(hours=1)),
+        ("minute", ONE_MINUTE),
+    ):
+        if delta >= length:
+            count = delta // length
+            return f"{count} {unit}{'s' if count > 1 else ''}"
+    return "less than a minute"
+
+
 class TimeParser:
     """``time_local`` -> (datetime, its COPY text: the time and the UTC offset in minutes, tab-separated),
-    remembering each string: the packs of one sample share one time."""
+    remembering each string: the packs of one sample share one time.
 
-    def __init__(self):
+    Refuses an offset PostgreSQL does not take (beyond ±15:59, or not whole minutes) and an implausible time:
+    older than the raw retention, or more than TELEMETRY_MAX_FUTURE ahead of ``now`` (by default, when the
+    parser is made; one parser serves a whole group of batches). Such a time is most often a gateway whose
+    clock was reset, so the message says so.
+    """
+
+    def __init__(self, *, now=None):
+        self._now = now or timezone.now()
+        self._retention = timedelta(days=settings.TELEMETRY_RAW_RETENTION_DAYS)
+        self._oldest = self._now - self._retention
+        self._newest = self._now + settings.TELEMETRY_MAX_FUTURE
         self._seen = {}
 
     def __call__(self, text, dataset_index, record_index):
         parsed = self._seen.get(text)
         if parsed is None:
-            parsed = self._seen[text] = self._parse(text, record_place(dataset_index, record_index))
+            parsed = self._seen[text] = self._parse(
+                text, f"{record_place(dataset_index, record_index)}.time_local"
+            )
         return parsed
 
-    @staticmethod
-    def _parse(text, place):
+    def _parse(self, text, place):
         try:
             moment = datetime.fromisoformat(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise DecodeError(
-                f"{place}.time_local: {text!r} is not an ISO 8601 time such as '20190209T150006.032+0700'"
+                f"{place}: {_shown(text)} is not an ISO 8601 time such as '20190209T150006.032+0700'"
             ) from None
         offset = moment.utcoffset()
         if offset is None:
-            raise DecodeError(f"{place}.time_local: {text!r} has no UTC offset, e.g. '+0700'")
-        return moment, f"{moment.isoformat()}\t{int(offset / timedelta(minutes=1))}"
+            raise DecodeError(f"{place}: {_shown(text)} has no UTC offset, e.g. '+0700'")
+        if offset % ONE_MINUTE or abs(offset) > MAX_UTC_OFFSET:
+            raise DecodeError(
+                f"{place}: {_shown(text)} has a UTC offset PostgreSQL cannot store; offsets run from "
+                "-15:59 to +15:59 in whole minutes"
+            )
+        if moment < self._oldest:
+            raise DecodeError(
+                f"{place}: {moment.isoformat()} is {_how_long(self._now - moment)} before now; the gateway "
+                f"clock may be wrong (readings older than {_how_long(self._retention)} are not stored)"
+            )
+        if moment > self._newest:
+            raise DecodeError(
+                f"{place}: {moment.isoformat()} is {_how_long(moment - self._now)} after now; the gateway "
+                f"clock may be wrong (readings more than {_how_long(settings.TELEMETRY_MAX_FUTURE)} ahead "
+                "are not stored)"
+            )
+        return moment, f"{moment.isoformat()}\t{offset // ONE_MINUTE}"
 
 
 def decode_pms_record(raw, dataset_index, record_index):
-    try:
-        record = _pms_decoder.decode(raw)
-    except msgspec.ValidationError as error:
-        raise DecodeError(_explain(error, record_place(dataset_index, record_index))) from None
+    record = _decode(_pms_decoder, raw, record_place(dataset_index, record_index))
     pack = record.pack
     cell, fet = pack.cell, pack.fet
     if len(pack.temp) != PACK_TEMPS or len(cell.volts) != CELLS or len(fet.temp) != FETS:
@@ -185,16 +288,42 @@ def decode_pms_record(raw, dataset_index, record_index):
         _numbers_in_range(cell.open, CELLS, f"{record_place(dataset_index, record_index)}.pack.cell.open")
     if fet.open:
         _numbers_in_range(fet.open, FETS, f"{record_place(dataset_index, record_index)}.pack.fet.open")
+    if not pack.id.isprintable():
+        raise DecodeError(
+            f"{record_place(dataset_index, record_index)}.pack.id: {_shown(pack.id)} is not printable text "
+            "(control characters such as NUL are refused)"
+        )
     return record
 
 
 def decode_device_record(raw, dataset_index, record_index):
-    try:
-        record = _device_decoder.decode(raw)
-    except msgspec.ValidationError as error:
-        raise DecodeError(_explain(error, record_place(dataset_index, record_index))) from None
+    record = _decode(_device_decoder, raw, record_place(dataset_index, record_index))
     pv, load = record.pv, record.load
     counted = [(pv.volts, PV_INPUTS, "pv.volts"), (pv.amps, PV_INPUTS, "pv.amps"),
                (load.volts, LOAD_OUTPUTS, "load.volts"), (load.amps, LOAD_OUTPUTS, "load.amps")]  # fmt: skip
     _check_counts(counted, record_place(dataset_index, record_index))
     return record
+
+
+def tiny_number_problem(record, place):
+    """The first number of a decoded record that is not zero but smaller than SMALLEST_NUMBER, as a reason
+    ("<place>.pack.cell.volts[3]: 1e-50 is ..."), or None.
+
+    Such a number passes the decoder but PostgreSQL's ``real`` may refuse it. Checking every number of every
+    record would cost half the decode time; the numbers are formatted for COPY anyway, and a tiny one is
+    formatted with an exponent, so call this only for a record whose formatted numbers hold "e-"."""
+    for path, number in _numbers_of(record, ""):
+        if 0 < abs(number) < SMALLEST_NUMBER:
+            return f"{place}{path}: {number!r} is too small to be a measurement (under {SMALLEST_NUMBER:g})"
+    return None
+
+
+def _numbers_of(value, path):
+    if isinstance(value, float):
+        yield path, value
+    elif isinstance(value, tuple):
+        for index, item in enumerate(value):
+            yield from _numbers_of(item, f"{path}[{index}]")
+    elif isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            yield from _numbers_of(getattr(value, name), f"{path}.{name}")

@@ -2,8 +2,11 @@
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 BANGKOK = timezone(timedelta(hours=7))
+SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLES_TIME_LOCAL = "20190209T150006.032+0700"  # of every record of the samples
 
 
 def time_local(moment):
@@ -55,3 +58,9 @@ def site_sample(site, at, *, docks=None):
 
 def ago(**delta):
     return datetime.now(UTC).replace(microsecond=0) - timedelta(**delta)
+
+
+def sample_payload(name, at):
+    """The spec's sample payload ``name`` (tests/telemetry/samples) with its records' time moved to ``at``:
+    their own 2019 time is older than any reading ingest stores."""
+    return (SAMPLES / name).read_bytes().replace(SAMPLES_TIME_LOCAL.encode(), time_local(at).encode())

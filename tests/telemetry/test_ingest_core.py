@@ -1,8 +1,7 @@
 """ingest_payload on the real database: samples, bad records, duplicates, identity resolution, swaps."""
 
 import json
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, timedelta
 
 import pytest
 from django.db import connection
@@ -20,11 +19,18 @@ from telemetry.models import (
 )
 from telemetry.services import ingest_payload
 from tests.factories import AcqBoardFactory, CaseFactory, ComponentFactory, build_site
-from tests.telemetry.payloads import ago, dataset, device_record, envelope, pack_record, site_sample
+from tests.telemetry.payloads import (
+    ago,
+    dataset,
+    device_record,
+    envelope,
+    pack_record,
+    sample_payload,
+    site_sample,
+)
 
 pytestmark = pytest.mark.django_db
-SAMPLES = Path(__file__).resolve().parent / "samples"
-SAMPLE_TIME = datetime(2019, 2, 9, 8, 0, 6, 32000, tzinfo=UTC)
+SAMPLE_TIME = ago(hours=1).replace(microsecond=32000)
 
 
 def install_device(site, kind, device_id, at, number=1):
@@ -37,7 +43,7 @@ def install_device(site, kind, device_id, at, number=1):
 @pytest.fixture
 def sample_site():
     """The master data the shared samples refer to, installed before the samples' time."""
-    installed = datetime(2019, 1, 1, tzinfo=UTC)
+    installed = SAMPLE_TIME - timedelta(days=30)
     site = build_site(docks=4, cases=False, pms_id="PMS-01-001", at=installed)
     for dock, serial in ((1, "0241"), (2, "0242")):
         case = CaseFactory(serial=serial)
@@ -50,7 +56,7 @@ def sample_site():
 
 
 def test_the_pms_sample_stores_both_packs_with_every_value(sample_site):
-    result = ingest_payload(raw=(SAMPLES / "pms.json").read_bytes(), site=sample_site)
+    result = ingest_payload(raw=sample_payload("pms.json", SAMPLE_TIME), site=sample_site)
 
     assert (result.stored, result.duplicate, result.quarantined) == (2, 0, 0)
     reading = PackReading.objects.get(case__serial="0241")
@@ -72,7 +78,7 @@ def test_the_pms_sample_stores_both_packs_with_every_value(sample_site):
     [("mppt.json", MpptReading, "mppt"), ("inverter.json", InverterReading, "inverter")],
 )
 def test_the_device_samples_store_one_reading_on_the_devices_site(sample_site, sample, model, device_attr):
-    result = ingest_payload(raw=(SAMPLES / sample).read_bytes(), site=sample_site)
+    result = ingest_payload(raw=sample_payload(sample, SAMPLE_TIME), site=sample_site)
 
     assert (result.stored, result.quarantined) == (1, 0)
     reading = model.objects.get()
