@@ -8,7 +8,13 @@ from datetime import datetime
 from celery import shared_task
 
 from telemetry.retention import drop_old_batches, drop_old_readings
-from telemetry.rollups import ONE_HOUR, ONE_MINUTE, refresh_all_rollups, refresh_recent_rollups
+from telemetry.rollups import (
+    ONE_HOUR,
+    ONE_MINUTE,
+    refresh_all_rollups,
+    refresh_recent_rollups,
+    rollups_refresh_hours,
+)
 
 
 @shared_task(name="telemetry.refresh_rollups_1m", ignore_result=True)
@@ -35,3 +41,10 @@ def drop_old_batches_task():
 def refresh_rollups_span(start, end):
     """Both rollups over [start, end) (ISO 8601 times): for readings that arrived after beat's margin."""
     return refresh_all_rollups(start=datetime.fromisoformat(start), end=datetime.fromisoformat(end))
+
+
+@shared_task(name="telemetry.refresh_rollups_hours", ignore_result=True)
+def refresh_rollups_hours(hours):
+    """Both rollups of the given UTC hours (ISO 8601 times of their starts): for readings that arrived after
+    beat's margin."""
+    return rollups_refresh_hours(hours=[datetime.fromisoformat(hour) for hour in hours])

@@ -4,7 +4,7 @@ Apache-edition TimescaleDB has no continuous aggregates, so each refresh is one 
 time_bucket(...) ... ON CONFLICT DO UPDATE`` per rollup table over a time range: re-running it over the same
 range gives the same rows. Beat re-computes the recent buckets with a lateness margin, so readings that
 arrive a little late are counted; ``refresh_rollups`` over any range (``manage.py refresh_rollups``) covers
-backfills and anything later still.
+backfills, and ``rollups_refresh_hours`` the hours that readings arriving later than beat's margin fall in.
 
 1-minute rollups come from the raw readings, 1-hour rollups from the 1-minute rollups (averages weighted by
 the number of readings), so the hourly figures can be re-computed after raw retention has dropped the
@@ -16,7 +16,7 @@ and in the alarms.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -160,12 +160,14 @@ DEVICE_1M, DEVICE_1H = _rollups(
 ROLLUPS = {ONE_MINUTE: (PACK_1M, DEVICE_1M), ONE_HOUR: (PACK_1H, DEVICE_1H)}
 # One statement covers at most this much time, so a long backfill is a series of moderate transactions.
 WINDOWS = {ONE_MINUTE: timedelta(days=1), ONE_HOUR: timedelta(days=7)}
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def bucket_start(at, width):
-    """The start of the ``width`` bucket holding ``at`` (buckets are aligned to UTC, as time_bucket's are)."""
-    epoch = datetime(2000, 1, 1, tzinfo=at.tzinfo)
-    return at - (at - epoch) % width
+    """The start of the ``width`` bucket holding ``at``, in UTC (buckets are aligned to UTC, as time_bucket's
+    are, also for a time given with a half-hour UTC offset)."""
+    at = at.astimezone(UTC)
+    return at - (at - EPOCH) % width
 
 
 def refresh_rollups(*, width, start, end):
@@ -215,6 +217,32 @@ def span_past_the_margin(*, first, last, now=None):
     if first is None or first >= margin_start:
         return None
     return first, min(last, margin_start) + ONE_MINUTE
+
+
+def hours_past_the_margin(*, times, now=None):
+    """Of reading times just stored, the UTC hours (their starts, sorted) holding those that beat's refresh
+    will not reach: older than the 1-minute lateness margin (a gateway's backlog, a backfill)."""
+    margin_start = (now or timezone.now()) - settings.TELEMETRY_ROLLUP_1M_LATENESS
+    return sorted({bucket_start(moment, ONE_HOUR) for moment in times if moment < margin_start})
+
+
+def rollups_refresh_hours(*, hours):
+    """Re-compute the 1-minute rollups of the minutes in ``hours`` (times within UTC hours), then the 1-hour
+    rollups of those hours. Adjacent hours are refreshed as one range, and nothing between distant ones: the
+    cost follows the number of hours, not how far apart they are. Returns the number of rollup rows written.
+    """
+    return sum(refresh_all_rollups(start=start, end=end) for start, end in _ranges(hours, ONE_HOUR))
+
+
+def _ranges(moments, width):
+    """[start, end) ranges covering the ``width`` buckets holding ``moments``, adjacent buckets merged."""
+    ranges = []
+    for start in sorted({bucket_start(moment, width) for moment in moments}):
+        if ranges and ranges[-1][1] == start:
+            ranges[-1][1] = start + width
+        else:
+            ranges.append([start, start + width])
+    return ranges
 
 
 def refresh_all_rollups(*, start, end):

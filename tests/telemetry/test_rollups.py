@@ -1,11 +1,13 @@
 """Rollups: hand-computable figures, re-computation of late data, and idempotent refreshes."""
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone as django_timezone
 
 from assets.models import Kind
 from telemetry.models import (
@@ -17,13 +19,16 @@ from telemetry.models import (
     PackRollup1h,
     PackRollup1m,
 )
-from telemetry.rollup_tasks import refresh_rollups_1m
+from telemetry.rollup_tasks import refresh_rollups_1m, refresh_rollups_hours
 from telemetry.rollups import (
     ONE_HOUR,
     ONE_MINUTE,
+    bucket_start,
+    hours_past_the_margin,
     refresh_all_rollups,
     refresh_recent_rollups,
     refresh_rollups,
+    rollups_refresh_hours,
     span_past_the_margin,
 )
 from tests.conftest import wait_until
@@ -240,7 +245,7 @@ def test_refreshing_the_same_range_again_changes_nothing(site, case):
 def test_the_beat_task_registered_through_celery_imports_refreshes_recent_rollups_in_a_worker(
     site, case, celery_worker_process
 ):
-    recent = timezone.now() - timedelta(minutes=2)
+    recent = django_timezone.now() - timedelta(minutes=2)
     pack_reading(case, site, recent, volts=54.0, cells=cells(3.8, 3.9))
 
     refresh_rollups_1m.delay()
@@ -289,3 +294,85 @@ def test_only_readings_older_than_the_one_minute_margin_need_a_refresh_of_their_
     assert span_past_the_margin(first=now - timedelta(minutes=9), last=now, now=now) is None
     backlog = span_past_the_margin(first=now - timedelta(days=1), last=now - timedelta(minutes=1), now=now)
     assert backlog == (now - timedelta(days=1), now - timedelta(minutes=9))
+
+
+def test_of_the_times_just_stored_only_the_hours_of_those_older_than_the_margin_need_a_refresh(settings):
+    settings.TELEMETRY_ROLLUP_1M_LATENESS = timedelta(minutes=10)
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    india = timezone(timedelta(hours=5, minutes=30))
+    times = [
+        now - timedelta(minutes=9),  # beat's
+        now - timedelta(minutes=11),
+        now - timedelta(minutes=50),  # the same hour
+        datetime(2026, 9, 1, 8, 40, tzinfo=india),  # 03:10 UTC
+    ]
+
+    assert hours_past_the_margin(times=times, now=now) == [
+        datetime(2026, 9, 1, 3, 0, tzinfo=UTC),
+        datetime(2026, 11, 20, 11, 0, tzinfo=UTC),
+    ]
+    assert hours_past_the_margin(times=times[:1], now=now) == []
+
+
+def test_buckets_are_aligned_to_utc_whatever_the_offset_of_the_time():
+    india = timezone(timedelta(hours=5, minutes=30))
+
+    assert bucket_start(datetime(2026, 9, 1, 8, 40, tzinfo=india), ONE_HOUR) == datetime(
+        2026, 9, 1, 3, tzinfo=UTC
+    )
+
+
+def rollup_counts(model, **filters):
+    return dict(model.objects.filter(**filters).order_by("bucket").values_list("bucket", "n"))
+
+
+def upserts(queries):
+    return [query["sql"] for query in queries if query["sql"].startswith("INSERT INTO telemetry_")]
+
+
+@pytest.mark.django_db
+def test_refreshing_two_hours_80_days_apart_rewrites_their_rollups_and_nothing_between(site, case):
+    early, middle, late = T0 - timedelta(days=80), T0 - timedelta(days=40), T0
+    for hour in (early, middle, late):
+        pack_reading(case, site, hour + timedelta(minutes=20), volts=54.0, cells=cells(3.8, 3.9))
+        refresh_all_rollups(start=hour, end=hour + ONE_HOUR)
+    for hour in (early, middle, late):  # late readings, in each of the three hours
+        pack_reading(case, site, hour + timedelta(minutes=20, seconds=5), volts=56.0, cells=cells(3.8, 3.9))
+
+    with CaptureQueriesContext(connection) as queries:
+        written = rollups_refresh_hours(hours=[late + timedelta(minutes=20), early])
+
+    bucket = timedelta(minutes=20)
+    assert rollup_counts(PackRollup1m, case=case) == {early + bucket: 2, middle + bucket: 1, late + bucket: 2}
+    assert rollup_counts(PackRollup1h, case=case) == {early: 2, middle: 1, late: 2}
+    assert written == 4
+    # One statement per rollup table and hour: the 80 days between cost nothing.
+    assert len(upserts(queries)) == 2 * UPSERTS_PER_RANGE
+
+
+UPSERTS_PER_RANGE = 4  # pack and device rollups, 1-minute and 1-hour
+
+
+@pytest.mark.django_db
+def test_adjacent_hours_are_refreshed_as_one_range(site, case):
+    for minutes in (10, 70, 130):
+        pack_reading(case, site, T0 + timedelta(minutes=minutes), volts=54.0, cells=cells(3.8, 3.9))
+
+    with CaptureQueriesContext(connection) as queries:
+        written = rollups_refresh_hours(hours=[T0 + 2 * ONE_HOUR, T0, T0 + ONE_HOUR + timedelta(minutes=30)])
+
+    assert rollup_counts(PackRollup1h, case=case) == {T0: 1, T0 + ONE_HOUR: 1, T0 + 2 * ONE_HOUR: 1}
+    assert written == 6
+    assert len(upserts(queries)) == UPSERTS_PER_RANGE
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_hours_task_refreshes_the_hours_it_is_given_in_a_worker(site, case, celery_worker_process):
+    pack_reading(case, site, T0 + timedelta(minutes=5), volts=54.0, cells=cells(3.8, 3.9))
+
+    refresh_rollups_hours.delay([T0.isoformat()])
+
+    rollup = wait_until(lambda: PackRollup1h.objects.filter(case=case).first())
+    assert (rollup.bucket, rollup.n) == (T0, 1)
+    assert PackRollup1m.objects.get(case=case).bucket == T0 + timedelta(minutes=5)
