@@ -9,6 +9,8 @@ Decoding happens in two steps so that one bad record never costs its neighbours:
    "datasets[0].data[3].pack.cell.volts: expected 14 values, got 13".
 
 Numbers may arrive as JSON strings ("55.1") or numbers: the record decoders run with ``strict=False``.
+Record structs are ``gc=False`` with tuple arrays: a large payload's records then do not trigger repeated
+garbage-collector passes, which otherwise cost more than the decoding itself.
 
 The record decoders raise DecodeError and nothing else, whatever the bytes (invalid UTF-8, deep nesting,
 huge numbers, NaN), and return only what PostgreSQL takes: ids are printable text (``str.isprintable``: no
@@ -19,8 +21,6 @@ formatted anyway: ``tiny_number_problem``.
 Duplicated keys in a record are not refused: msgspec keeps the last value and has no option to refuse them
 (msgspec issue #648), and finding them soundly in Python takes several scans of each record's bytes (count the
 keys; rule out escapes and spaces before colons): three such scans measured +65 % of the record's decode time.
-Record structs are ``gc=False`` with tuple arrays: a large payload's records then do not trigger repeated
-garbage-collector passes, which otherwise cost more than the decoding itself.
 """
 
 from datetime import datetime, timedelta
