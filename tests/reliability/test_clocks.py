@@ -2,8 +2,11 @@
 readings go to quarantine blaming the clock, the rest are stored, and the pages keep answering. The database
 refuses implausible times too."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
 from telemetry.models import PackReading, PackState, QuarantinedRecord
@@ -71,3 +74,28 @@ def test_the_database_refuses_a_pack_time_outside_2000_to_2100(insert, time):
         cursor.execute(insert, values)
     with connection.cursor() as cursor:
         cursor.execute(insert, {**values, "time": "2099-12-31 23:59:59+00"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_deletes_rows_a_wrong_clock_stored_before_and_bounds_the_tables_with_data():
+    executor = MigrationExecutor(connection)
+    executor.migrate([("telemetry", "0005_discrepancy_resolved_with")])
+    site = build_site(docks=4, at=ago(days=30))
+    values = {"case": site.test_cases[(1, 1)].id, "site": site.id, "cells": [3.8] * 14}
+    with connection.cursor() as cursor:
+        for time in ("10000-01-01 00:00:00+00", "1970-01-01 00:00:05+00", "2026-11-01 00:00:00+00"):
+            cursor.execute(INSERTS["reading"], {**values, "time": time})
+        cursor.execute(INSERTS["latest state"], {**values, "time": "10000-01-01 00:00:00+00"})
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert list(PackReading.objects.values_list("time", flat=True)) == [datetime(2026, 11, 1, tzinfo=UTC)]
+    assert not PackState.objects.exists()
+    # Into the chunk the deleted row left behind: the constraint holds in the chunks made before it, too.
+    with (
+        pytest.raises(IntegrityError, match="plausible"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(INSERTS["reading"], {**values, "time": "10000-01-01 00:00:00+00"})
