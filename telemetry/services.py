@@ -133,12 +133,16 @@ class _Part:
     batch_id: object
     only: tuple[int, int] | None = None
 
-    def records(self, dataset_index, dataset):
-        """(record index, raw record) of the dataset that this part ingests."""
+    def datasets(self):
+        """(dataset index, dataset, its (record index, raw record) pairs) that this part ingests: all, or the
+        one record ``only`` names."""
         if self.only is None:
-            return list(enumerate(dataset.data))
-        only_dataset, only_record = self.only
-        return [(only_record, dataset.data[only_record])] if dataset_index == only_dataset else []
+            for dataset_index, dataset in enumerate(self.envelope.datasets):
+                yield dataset_index, dataset, enumerate(dataset.data)
+            return
+        dataset_index, record_index = self.only
+        dataset = self.envelope.datasets[dataset_index]
+        yield dataset_index, dataset, [(record_index, dataset.data[record_index])]
 
 
 @dataclass
@@ -180,7 +184,7 @@ def _decode(parts):
     decoded = _Decoded(len(parts))
     parse_time = schemas.TimeParser()
     pms_ids = {
-        dataset.pms.id for part in parts for dataset in part.envelope.datasets if dataset.pms is not None
+        dataset.pms.id for part in parts for _, dataset, _ in part.datasets() if dataset.pms is not None
     }
     pms_sites = sites_by_pms_id(pms_ids)
     for part in parts:
@@ -189,10 +193,7 @@ def _decode(parts):
 
 
 def _decode_part(decoded, part, pms_sites, parse_time):
-    for dataset_index, dataset in enumerate(part.envelope.datasets):
-        raw_records = part.records(dataset_index, dataset)
-        if not raw_records:
-            continue
+    for dataset_index, dataset, raw_records in part.datasets():
         kind, device_id = dataset.kind, dataset.device_id
         site_id = None
         if kind == DatasetKind.PMS:
@@ -542,8 +543,8 @@ UPDATE telemetry_ingestbatch SET
     started_at = now(),
     processed_at = CASE WHEN attempts < %(max_attempts)s THEN processed_at ELSE now() END,
     error = CASE WHEN attempts < %(max_attempts)s THEN error
-        ELSE 'Gave up after ' || attempts || ' attempts; the last one: '
-            || COALESCE(NULLIF(error, ''), 'its worker stopped during it') END
+        ELSE 'Gave up after ' || attempts || ' attempts; last error: '
+            || COALESCE(NULLIF(error, ''), 'none, its worker stopped mid-way') END
 WHERE id = (
     SELECT id FROM telemetry_ingestbatch
     WHERE id = %(id)s AND status IN ('pending', 'processing')

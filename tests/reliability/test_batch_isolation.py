@@ -143,7 +143,7 @@ def test_a_batch_whose_worker_died_on_its_last_attempt_is_failed_when_it_starts_
     batch.refresh_from_db()
     assert (batch.status, batch.attempts) == ("failed", settings.INGEST_MAX_ATTEMPTS)
     assert batch.error == (
-        f"Gave up after {settings.INGEST_MAX_ATTEMPTS} attempts; the last one: its worker stopped during it"
+        f"Gave up after {settings.INGEST_MAX_ATTEMPTS} attempts; last error: none, its worker stopped mid-way"
     )
 
 
