@@ -430,8 +430,8 @@ def _garbage_collector_paused():
 def ingest_payload(*, raw, site=None, batch=None, quarantine=True):
     """Store one payload (the bytes of an envelope). Raises schemas.DecodeError for a bad envelope.
 
-    ``site``: the sending gateway's site; PMS datasets of other sites are rejected, and MPPT / inverter
-    readings from a device not installed anywhere at that time are filed under it. ``batch``: the landing
+    ``site``: the sending gateway's site; PMS datasets of other sites are rejected, and so are MPPT /
+    inverter readings of a device not installed at that site at the reading's time. ``batch``: the landing
     row, linked from readings and quarantined records. ``quarantine=False`` leaves rejections to the caller
     (the replay does).
     """
