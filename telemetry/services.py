@@ -17,7 +17,8 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain, islice
+from itertools import chain, groupby, islice
+from operator import itemgetter
 
 import msgspec
 from django.conf import settings
@@ -124,25 +125,25 @@ def _span(first, last, other_first, other_last):
 @dataclass(frozen=True)
 class _Part:
     """One payload of an ingest: its envelope, the sending gateway's site (or None) and its landing row's id
-    (or None). ``index`` is its place in the ingest; ``only``, a (dataset index, record index), restricts it
-    to that one record."""
+    (or None). ``index`` is its place in the ingest; ``only``, (dataset index, record index) pairs in order,
+    restricts it to those records."""
 
     index: int
     envelope: schemas.Envelope
     site: object
     batch_id: object
-    only: tuple[int, int] | None = None
+    only: tuple[tuple[int, int], ...] | None = None
 
     def datasets(self):
         """(dataset index, dataset, its (record index, raw record) pairs) that this part ingests: all, or the
-        one record ``only`` names."""
+        records ``only`` names."""
         if self.only is None:
             for dataset_index, dataset in enumerate(self.envelope.datasets):
                 yield dataset_index, dataset, enumerate(dataset.data)
             return
-        dataset_index, record_index = self.only
-        dataset = self.envelope.datasets[dataset_index]
-        yield dataset_index, dataset, [(record_index, dataset.data[record_index])]
+        for dataset_index, places in groupby(self.only, key=itemgetter(0)):
+            dataset = self.envelope.datasets[dataset_index]
+            yield dataset_index, dataset, [(index, dataset.data[index]) for _, index in places]
 
 
 @dataclass
@@ -529,7 +530,7 @@ def batch_receive(*, raw, site_id=None, token_id=None, source=IngestBatch.Source
 
 
 # The database, not the data: the batch is tried again later. Any other DatabaseError, and a text psycopg
-# cannot encode, is the data's: its batch is stored record by record.
+# cannot encode, is the data's: its batch is stored in parts, down to the records refused.
 OPERATIONAL_ERRORS = (OperationalError, InterfaceError)
 DATA_ERRORS = (DatabaseError, UnicodeError)
 
@@ -576,8 +577,9 @@ def batch_process(*, batch_id, companions=0):
     being processed by another worker (which then owns it).
 
     One batch never takes another down: if the group fails, each batch is stored alone in a savepoint; one
-    that the database still refuses is stored record by record, the refused records quarantined with the
-    database's message; any other error fails that batch alone, with its own message.
+    that the database still refuses is stored in halves, and halves of those, down to the records it refuses
+    alone, which are quarantined with the database's message; any other error fails that batch alone, with
+    its own message.
 
     An operational error (database unreachable, lock timeout) rolls everything back and raises, the batch
     pending again for a retry, or failed once its INGEST_MAX_ATTEMPTS attempts are used up (then nothing is
@@ -646,7 +648,8 @@ def _batch_release(batch_id, error):
 
 def _batch_ingest_alone(batch, *, failed_with=None):
     """Ingest one locked batch in a savepoint of its own (unless it ``failed_with`` an error alone already);
-    if the database refuses its data, record by record. Any other error fails it, with its own message."""
+    if the database refuses its data, in ever smaller parts down to the records it refuses. Any other error
+    fails it, with its own message."""
     error = failed_with
     if error is None:
         try:
@@ -659,7 +662,7 @@ def _batch_ingest_alone(batch, *, failed_with=None):
     if isinstance(error, DATA_ERRORS):
         try:
             with transaction.atomic():
-                return _batch_ingest_record_by_record(batch)
+                return _batch_ingest_refused(batch)
         except OPERATIONAL_ERRORS:
             raise
         except Exception as caught:
@@ -671,31 +674,48 @@ def _batch_ingest_alone(batch, *, failed_with=None):
     return []
 
 
-def _batch_ingest_record_by_record(batch):
-    """Ingest a batch the database refused as a whole one record at a time, each in a savepoint: the records
-    it refuses are quarantined with its message, and all the others stored."""
+def _batch_ingest_refused(batch):
+    """Ingest a batch the database refused as a whole in halves, each in a savepoint, halving again what it
+    refuses: the records it refuses alone are quarantined with its message, and all the others stored."""
     envelope = schemas.decode_envelope(bytes(batch.payload))
+    places = [
+        (dataset_index, record_index)
+        for dataset_index, dataset in enumerate(envelope.datasets)
+        for record_index in range(len(dataset.data))
+    ]
     result = IngestResult()
-    for dataset_index, dataset in enumerate(envelope.datasets):
-        for record_index, raw in enumerate(dataset.data):
-            only = (dataset_index, record_index)
-            part = _Part(index=0, envelope=envelope, site=batch.site, batch_id=batch.id, only=only)
-            try:
-                with transaction.atomic():
-                    [record_result] = _ingest([part], quarantine=True)
-            except OPERATIONAL_ERRORS:
-                raise
-            except DATA_ERRORS as error:
-                place = schemas.record_place(dataset_index, record_index)
-                reason = f"{place}: refused by the database: {_error_text(error, with_class=False)}"
-                rejection = _rejection(dataset, dataset_index, record_index, raw, reason)
-                QuarantinedRecord.objects.create(batch_id=batch.id, **vars(rejection))
-                record_result = IngestResult(rejections=[rejection])
-            result.add(record_result)
+    _ingest_halves(batch, envelope, places, result)
     batch.status, batch.error = IngestBatch.Status.DONE, ""
     batch.stored, batch.duplicate, batch.quarantined = result.stored, result.duplicate, result.quarantined
     _batches_save_outcome([batch])
     return [ProcessedBatch(batch, result)]
+
+
+def _ingest_halves(batch, envelope, places, result):
+    """Ingest the records at each half of ``places`` (in order, so the first copy of a repeated reading is
+    the one stored); adds to ``result``."""
+    middle = len(places) // 2
+    for half in (places[:middle], places[middle:]):
+        if not half:
+            continue
+        part = _Part(index=0, envelope=envelope, site=batch.site, batch_id=batch.id, only=tuple(half))
+        try:
+            with transaction.atomic():
+                [half_result] = _ingest([part], quarantine=True)
+        except OPERATIONAL_ERRORS:
+            raise
+        except DATA_ERRORS as error:
+            if len(half) > 1:
+                _ingest_halves(batch, envelope, half, result)
+                continue
+            [(dataset_index, record_index)] = half
+            place = schemas.record_place(dataset_index, record_index)
+            reason = f"{place}: refused by the database: {_error_text(error, with_class=False)}"
+            dataset = envelope.datasets[dataset_index]
+            rejection = _rejection(dataset, dataset_index, record_index, dataset.data[record_index], reason)
+            QuarantinedRecord.objects.create(batch_id=batch.id, **vars(rejection))
+            half_result = IngestResult(rejections=[rejection])
+        result.add(half_result)
 
 
 def _error_text(error, *, with_class=True):
