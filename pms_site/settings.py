@@ -173,7 +173,7 @@ CELERY_BEAT_SCHEDULE = {
     "alarm-staleness": {"task": "alarms.check_staleness", "schedule": 30.0, "options": {"expires": 30}},
     "rollups-1m": {"task": "telemetry.refresh_rollups_1m", "schedule": 60.0, "options": {"expires": 60}},
     "rollups-1h": {"task": "telemetry.refresh_rollups_1h", "schedule": 600.0, "options": {"expires": 600}},
-    "ingest-sweep": {"task": "telemetry.requeue_stale_batches", "schedule": 60.0, "options": {"expires": 60}},
+    "ingest-sweep": {"task": "telemetry.requeue_stale_batches", "schedule": 10.0, "options": {"expires": 10}},
     "drop-old-readings": {
         "task": "telemetry.drop_old_readings",
         "schedule": crontab(hour=3, minute=17),
@@ -189,12 +189,17 @@ CELERY_BEAT_SCHEDULE = {
 # Rollups re-compute recent buckets on every run, so readings arriving up to this late are still counted.
 TELEMETRY_ROLLUP_1M_LATENESS = timedelta(minutes=int(os.environ.get("TELEMETRY_ROLLUP_1M_LATE_MIN", "10")))
 TELEMETRY_ROLLUP_1H_LATENESS = timedelta(minutes=int(os.environ.get("TELEMETRY_ROLLUP_1H_LATE_MIN", "120")))
-# Ingest: bodies above INGEST_MAX_BODY_BYTES get 413. A batch still unprocessed INGEST_SWEEP_AFTER after it
-# was queued is queued again (broker down, worker killed); after INGEST_MAX_ATTEMPTS attempts it is failed.
+# Ingest: bodies above INGEST_MAX_BODY_BYTES get 413. Every 10 s beat's sweep ("ingest-sweep") queues
+# again a batch still pending INGEST_SWEEP_AFTER after it was queued (broker down, message lost), and one left
+# "processing" by a dead worker INGEST_ABANDONED_AFTER after its attempt started (docs/reliability.md). An
+# operational error is retried with backoff up to INGEST_RETRY_BACKOFF_MAX seconds (below the sweep's delay,
+# so the sweep does not queue it twice); after INGEST_MAX_ATTEMPTS attempts the batch is failed.
 INGEST_MAX_BODY_BYTES = int(os.environ.get("INGEST_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
-INGEST_SWEEP_AFTER = timedelta(seconds=int(os.environ.get("INGEST_SWEEP_AFTER_S", "120")))
+INGEST_SWEEP_AFTER = timedelta(seconds=int(os.environ.get("INGEST_SWEEP_AFTER_S", "30")))
+INGEST_ABANDONED_AFTER = timedelta(seconds=int(os.environ.get("INGEST_ABANDONED_AFTER_S", "5")))
 INGEST_SWEEP_LIMIT = 1000
 INGEST_MAX_ATTEMPTS = 10
+INGEST_RETRY_BACKOFF_MAX = 20
 # A worker takes up to this many other waiting batches with the one its task names, in one transaction: at
 # steady state it finds none, under a backlog it catches up at the pipeline's bulk rate (docs/benchmarks.md).
 INGEST_BATCH_COMPANIONS = int(os.environ.get("INGEST_BATCH_COMPANIONS", "49"))

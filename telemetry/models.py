@@ -108,6 +108,9 @@ class IngestBatch(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the latest attempt started (the sweep finds abandoned ones)."
+    )
     stored = models.PositiveIntegerField(default=0)
     duplicate = models.PositiveIntegerField(default=0)
     quarantined = models.PositiveIntegerField(default=0)

@@ -17,20 +17,20 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain, islice
+from itertools import chain, groupby, islice
+from operator import itemgetter
 
 import msgspec
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.errors import UniqueViolation
 
 from assets.selectors import location_of_position
-from telemetry import schemas
+from telemetry import queue, schemas
 from telemetry.models import (
     DatasetKind,
     DeviceState,
@@ -125,12 +125,25 @@ def _span(first, last, other_first, other_last):
 @dataclass(frozen=True)
 class _Part:
     """One payload of an ingest: its envelope, the sending gateway's site (or None) and its landing row's id
-    (or None). ``index`` is its place in the ingest."""
+    (or None). ``index`` is its place in the ingest; ``only``, (dataset index, record index) pairs in order,
+    restricts it to those records."""
 
     index: int
     envelope: schemas.Envelope
     site: object
     batch_id: object
+    only: tuple[tuple[int, int], ...] | None = None
+
+    def datasets(self):
+        """(dataset index, dataset, its (record index, raw record) pairs) that this part ingests: all, or the
+        records ``only`` names."""
+        if self.only is None:
+            for dataset_index, dataset in enumerate(self.envelope.datasets):
+                yield dataset_index, dataset, enumerate(dataset.data)
+            return
+        for dataset_index, places in groupby(self.only, key=itemgetter(0)):
+            dataset = self.envelope.datasets[dataset_index]
+            yield dataset_index, dataset, [(index, dataset.data[index]) for _, index in places]
 
 
 @dataclass
@@ -149,23 +162,30 @@ class _Decoded:
         self.spans = [(None, None)] * self.parts
 
     def reject(self, part, dataset, dataset_index, record_index, raw, reason):
-        self.rejections[part.index].append(
-            Rejection(
-                kind=dataset.kind,
-                device_id=dataset.device_id,
-                dataset_index=dataset_index,
-                record_index=record_index,
-                record=bytes(raw).decode("utf-8", "replace"),
-                reason=reason,
-            )
-        )
+        self.rejections[part.index].append(_rejection(dataset, dataset_index, record_index, raw, reason))
+
+
+def _rejection(dataset, dataset_index, record_index, raw, reason):
+    return Rejection(
+        kind=dataset.kind,
+        device_id=_storable(dataset.device_id),
+        dataset_index=dataset_index,
+        record_index=record_index,
+        record=_storable(bytes(raw).decode("utf-8", "replace")),
+        reason=_storable(reason),
+    )
+
+
+def _storable(text):
+    """``text`` as PostgreSQL can store it: no NUL character, no lone surrogate (both shown escaped)."""
+    return text.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\x00")
 
 
 def _decode(parts):
     decoded = _Decoded(len(parts))
     parse_time = schemas.TimeParser()
     pms_ids = {
-        dataset.pms.id for part in parts for dataset in part.envelope.datasets if dataset.pms is not None
+        dataset.pms.id for part in parts for _, dataset, _ in part.datasets() if dataset.pms is not None
     }
     pms_sites = sites_by_pms_id(pms_ids)
     for part in parts:
@@ -174,7 +194,7 @@ def _decode(parts):
 
 
 def _decode_part(decoded, part, pms_sites, parse_time):
-    for dataset_index, dataset in enumerate(part.envelope.datasets):
+    for dataset_index, dataset, raw_records in part.datasets():
         kind, device_id = dataset.kind, dataset.device_id
         site_id = None
         if kind == DatasetKind.PMS:
@@ -187,13 +207,13 @@ def _decode_part(decoded, part, pms_sites, parse_time):
                     f"datasets[{dataset_index}].pms.id: {device_id!r} is not the PMS of {part.site.name}"
                 )
             if problem:
-                for record_index, raw in enumerate(dataset.data):
+                for record_index, raw in raw_records:
                     decoded.reject(part, dataset, dataset_index, record_index, raw, problem)
                 continue
         is_pms = kind == DatasetKind.PMS
         decode_record = schemas.decode_pms_record if is_pms else schemas.decode_device_record
         records = []
-        for record_index, raw in enumerate(dataset.data):
+        for record_index, raw in raw_records:
             try:
                 record = decode_record(raw, dataset_index, record_index)
                 moment, stamp = parse_time(record.time_local, dataset_index, record_index)
@@ -267,14 +287,19 @@ def _note_discrepancy(discrepancies, case_id, site_id, dock, recorded, moment):
 
 def _device_lines(decoded, kind, resolver):
     """(part index, device id, time, COPY line) for one kind of device; like _pack_lines, no queries in
-    here. A device not installed anywhere at the reading's time is filed under the sending gateway's site."""
+    here. A reading is stored under the site its device was installed at, at the reading's time; from a
+    gateway, only if that is the gateway's own site."""
     for part, dataset, dataset_index, _, records in decoded.devices[kind]:
         device_id = resolver.devices.get(dataset.device_id)
         for record_index, raw, record, moment, stamp in records:
             site_id = resolver.site_at(device_id, moment) if device_id else None
             if device_id is None:
                 problem = f"{dataset.device_id!r} is not the id of any {kind}"
-            elif site_id is None and part.site is None:
+            elif part.site is not None and site_id != part.site.id:
+                problem = (
+                    f"{dataset.device_id!r} was not installed at {part.site.name} at {moment.isoformat()}"
+                )
+            elif site_id is None:
                 problem = f"{dataset.device_id!r} was not installed on a site at {moment.isoformat()}"
             else:
                 pv, batt, load = record.pv, record.batt, record.load
@@ -282,7 +307,7 @@ def _device_lines(decoded, kind, resolver):
                     part.index,
                     device_id,
                     moment,
-                    f"{stamp}\t{device_id}\t{site_id or part.site.id}\t"
+                    f"{stamp}\t{device_id}\t{site_id}\t"
                     f"{_array_columns(pv.volts, pv.amps)}\t{batt.volts!r}\t{batt.amps!r}\t"
                     f"{_array_columns(load.volts, load.amps)}\t{part.batch_id}\n",
                 )
@@ -406,8 +431,8 @@ def _garbage_collector_paused():
 def ingest_payload(*, raw, site=None, batch=None, quarantine=True):
     """Store one payload (the bytes of an envelope). Raises schemas.DecodeError for a bad envelope.
 
-    ``site``: the sending gateway's site; PMS datasets of other sites are rejected, and MPPT / inverter
-    readings from a device not installed anywhere at that time are filed under it. ``batch``: the landing
+    ``site``: the sending gateway's site; PMS datasets of other sites are rejected, and so are MPPT /
+    inverter readings of a device not installed at that site at the reading's time. ``batch``: the landing
     row, linked from readings and quarantined records. ``quarantine=False`` leaves rejections to the caller
     (the replay does).
     """
@@ -495,35 +520,43 @@ def batch_receive(*, raw, site_id=None, token_id=None, source=IngestBatch.Source
 
     This runs for every POST, so the row is one plain INSERT (the ORM's took four times the CPU), committed
     by itself: no BEGIN and COMMIT round trips. Inside a caller's transaction, the task is queued when that
-    transaction commits."""
-    from telemetry.tasks import process_batch
-
+    transaction commits. Queuing never waits for the broker (telemetry/queue.py)."""
     batch_id = uuid.uuid4()
     params = {"id": batch_id, "source": source, "site_id": site_id, "token_id": token_id, "payload": raw}
     with connection.cursor() as cursor:
         cursor.execute(LAND_SQL, {**params, "status": IngestBatch.Status.PENDING})
-    transaction.on_commit(lambda: _enqueue(process_batch, batch_id), robust=True)
+    transaction.on_commit(lambda: queue.batch_enqueue(batch_id), robust=True)
     return batch_id
 
 
-def _enqueue(task, batch_id):
-    # No publish retries: if the broker is down the batch stays pending and the sweep queues it later.
-    # argsrepr given, so Celery does not build one with saferepr for every message.
-    task.apply_async(args=[str(batch_id)], argsrepr=f"('{batch_id}',)", retry=False)
+# The database, not the data: the batch is tried again later. Any other DatabaseError, and a text psycopg
+# cannot encode, is the data's: its batch is stored in parts, down to the records refused.
+OPERATIONAL_ERRORS = (OperationalError, InterfaceError)
+DATA_ERRORS = (DatabaseError, UnicodeError)
 
-
+# The attempt is counted (and committed) before the work, so a batch that kills its worker still runs out
+# of attempts: one started with all its attempts used is failed instead. A batch locked by another worker's
+# transaction is that worker's.
 BATCH_START_SQL = """
-UPDATE telemetry_ingestbatch SET status = 'processing', attempts = attempts + 1
+UPDATE telemetry_ingestbatch SET
+    status = CASE WHEN attempts < %(max_attempts)s THEN 'processing' ELSE 'failed' END,
+    attempts = LEAST(attempts + 1, %(max_attempts)s),
+    started_at = now(),
+    processed_at = CASE WHEN attempts < %(max_attempts)s THEN processed_at ELSE now() END,
+    error = CASE WHEN attempts < %(max_attempts)s THEN error
+        ELSE 'Gave up after ' || attempts || ' attempts; last error: '
+            || COALESCE(NULLIF(error, ''), 'none, its worker stopped mid-way') END
 WHERE id = (
     SELECT id FROM telemetry_ingestbatch
     WHERE id = %(id)s AND status IN ('pending', 'processing')
     FOR UPDATE SKIP LOCKED
 )
+RETURNING status
 """
 BATCH_OUTCOME_SQL = """
 UPDATE telemetry_ingestbatch AS batch
 SET status = outcome.status, error = outcome.error, stored = outcome.stored, duplicate = outcome.duplicate,
-    quarantined = outcome.quarantined, processed_at = %(processed_at)s
+    quarantined = outcome.quarantined, processed_at = now()
 FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(errors)s::text[], %(stored)s::int[],
             %(duplicate)s::int[], %(quarantined)s::int[])
     AS outcome (id, status, error, stored, duplicate, quarantined)
@@ -543,50 +576,159 @@ def batch_process(*, batch_id, companions=0):
     shared. Returns the batches stored, as ProcessedBatch: none if the batch is done already, failed, or
     being processed by another worker (which then owns it).
 
-    Safe to run again: a done batch is left alone, and a failed attempt rolls back completely, leaving the
-    batch pending (with the error) for a retry or the sweep. The companions of a failed attempt are queued
-    again on their own, so one bad batch does not hold the others back.
+    One batch never takes another down: if the group fails, each batch is stored alone in a savepoint; one
+    that the database still refuses is stored in halves, and halves of those, down to the records it refuses
+    alone, which are quarantined with the database's message; any other error fails that batch alone, with
+    its own message.
+
+    An operational error (database unreachable, lock timeout) rolls everything back and raises, the batch
+    pending again for a retry, or failed once its INGEST_MAX_ATTEMPTS attempts are used up (then nothing is
+    raised). The companions stay pending, for the next task or the sweep.
     """
     with connection.cursor() as cursor:
-        # The attempt is counted (and committed) before the work, so a batch that kills its worker still
-        # runs out of attempts. A batch locked by another worker's transaction is that worker's.
-        cursor.execute(BATCH_START_SQL, {"id": batch_id})
-        started = cursor.rowcount
-    if not started:
+        cursor.execute(BATCH_START_SQL, {"id": batch_id, "max_attempts": settings.INGEST_MAX_ATTEMPTS})
+        started = cursor.fetchone()
+    if started is None or started[0] != IngestBatch.Status.PROCESSING:
         return []
-    companion_ids = []
     try:
-        with transaction.atomic():
-            locked = IngestBatch.objects.select_for_update(of=("self",)).select_related("site")
-            batch = locked.get(id=batch_id)
-            if batch.status == IngestBatch.Status.DONE:
-                return []
-            waiting = locked.select_for_update(of=("self",), skip_locked=True).filter(
-                status=IngestBatch.Status.PENDING, enqueued_at__isnull=False
-            )
-            batches = [batch, *waiting.exclude(id=batch_id).order_by("enqueued_at")[:companions]]
-            companion_ids = [companion.id for companion in batches[1:]]
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [settings.INGEST_LOCK_TIMEOUT])
-            return _batches_ingest(batches)
-    except DatabaseError as error:
-        failed = IngestBatch.objects.filter(id=batch_id, attempts__gte=settings.INGEST_MAX_ATTEMPTS)
-        failed.update(status=IngestBatch.Status.FAILED, error=str(error))
-        IngestBatch.objects.filter(id=batch_id, status=IngestBatch.Status.PROCESSING).update(
-            status=IngestBatch.Status.PENDING, error=str(error)
+        return _batch_process_started(batch_id, companions)
+    except OPERATIONAL_ERRORS as error:
+        if _batch_release(batch_id, error):
+            raise
+        return []
+
+
+def _batch_process_started(batch_id, companions):
+    with transaction.atomic():
+        locked = IngestBatch.objects.select_for_update(of=("self",)).select_related("site")
+        batch = locked.get(id=batch_id)
+        if batch.status != IngestBatch.Status.PROCESSING:
+            return []  # finished by a worker that started it too, before this one got the lock
+        waiting = locked.select_for_update(of=("self",), skip_locked=True).filter(
+            status=IngestBatch.Status.PENDING, enqueued_at__isnull=False
         )
-        _requeue(companion_ids)
-        raise
+        batches = [batch, *waiting.exclude(id=batch_id).order_by("enqueued_at")[:companions]]
+        # In order of arrival: of a reading sent twice, the copy that came first is the one stored (the
+        # staging path inserts in the order the lines were sent).
+        batches.sort(key=lambda batch: batch.received_at)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [settings.INGEST_LOCK_TIMEOUT])
+        try:
+            with transaction.atomic():
+                return _batches_ingest(batches)
+        except OPERATIONAL_ERRORS:
+            raise
+        except Exception as error:
+            group_error = error
+        if len(batches) == 1:
+            return _batch_ingest_alone(batch, failed_with=group_error)
+        logger.warning(
+            "A group of %d ingest batches failed together (%s); storing each alone",
+            len(batches),
+            _error_text(group_error),
+        )
+        return [processed for batch in batches for processed in _batch_ingest_alone(batch)]
+
+
+def _batch_release(batch_id, error):
+    """After an operational error: the batch back to pending for a retry (True), or failed once its attempts
+    are used up (False). If the database cannot be told, the batch stays "processing" for the sweep."""
+    message = _error_text(error)
+    unfinished = IngestBatch.objects.filter(id=batch_id, status=IngestBatch.Status.PROCESSING)
+    try:
+        failed = unfinished.filter(attempts__gte=settings.INGEST_MAX_ATTEMPTS).update(
+            status=IngestBatch.Status.FAILED, error=message, processed_at=timezone.now()
+        )
+        unfinished.update(status=IngestBatch.Status.PENDING, error=message, enqueued_at=timezone.now())
+    except DatabaseError as update_error:
+        logger.warning("Could not release ingest batch %s (%s)", batch_id, _error_text(update_error))
+        return True
+    return not failed
+
+
+def _batch_ingest_alone(batch, *, failed_with=None):
+    """Ingest one locked batch in a savepoint of its own (unless it ``failed_with`` an error alone already);
+    if the database refuses its data, in ever smaller parts down to the records it refuses. Any other error
+    fails it, with its own message."""
+    error = failed_with
+    if error is None:
+        try:
+            with transaction.atomic():
+                return _batches_ingest([batch])
+        except OPERATIONAL_ERRORS:
+            raise
+        except Exception as caught:
+            error = caught
+    if isinstance(error, DATA_ERRORS):
+        try:
+            with transaction.atomic():
+                return _batch_ingest_refused(batch)
+        except OPERATIONAL_ERRORS:
+            raise
+        except Exception as caught:
+            error = caught
+    logger.error("Ingest batch %s failed: %s", batch.id, _error_text(error), exc_info=error)
+    batch.status, batch.error = IngestBatch.Status.FAILED, _error_text(error)
+    batch.stored = batch.duplicate = batch.quarantined = 0
+    _batches_save_outcome([batch])
+    return []
+
+
+def _batch_ingest_refused(batch):
+    """Ingest a batch the database refused as a whole in halves, each in a savepoint, halving again what it
+    refuses: the records it refuses alone are quarantined with its message, and all the others stored."""
+    envelope = schemas.decode_envelope(bytes(batch.payload))
+    places = [
+        (dataset_index, record_index)
+        for dataset_index, dataset in enumerate(envelope.datasets)
+        for record_index in range(len(dataset.data))
+    ]
+    result = IngestResult()
+    _ingest_halves(batch, envelope, places, result)
+    batch.status, batch.error = IngestBatch.Status.DONE, ""
+    batch.stored, batch.duplicate, batch.quarantined = result.stored, result.duplicate, result.quarantined
+    _batches_save_outcome([batch])
+    return [ProcessedBatch(batch, result)]
+
+
+def _ingest_halves(batch, envelope, places, result):
+    """Ingest the records at each half of ``places`` (in order, so the first copy of a repeated reading is
+    the one stored); adds to ``result``."""
+    middle = len(places) // 2
+    for half in (places[:middle], places[middle:]):
+        if not half:
+            continue
+        part = _Part(index=0, envelope=envelope, site=batch.site, batch_id=batch.id, only=tuple(half))
+        try:
+            with transaction.atomic():
+                [half_result] = _ingest([part], quarantine=True)
+        except OPERATIONAL_ERRORS:
+            raise
+        except DATA_ERRORS as error:
+            if len(half) > 1:
+                _ingest_halves(batch, envelope, half, result)
+                continue
+            [(dataset_index, record_index)] = half
+            place = schemas.record_place(dataset_index, record_index)
+            reason = f"{place}: refused by the database: {_error_text(error, with_class=False)}"
+            dataset = envelope.datasets[dataset_index]
+            rejection = _rejection(dataset, dataset_index, record_index, dataset.data[record_index], reason)
+            QuarantinedRecord.objects.create(batch_id=batch.id, **vars(rejection))
+            half_result = IngestResult(rejections=[rejection])
+        result.add(half_result)
+
+
+def _error_text(error, *, with_class=True):
+    """The first line of an error's message (a database error's next lines are its context), storable."""
+    message = _storable(str(error).partition("\n")[0])
+    return f"{type(error).__name__}: {message}" if with_class else message
 
 
 def _batches_ingest(batches):
-    """Ingest the payloads of locked ``batches`` together; a payload that is not an envelope fails its batch
-    alone."""
+    """Ingest the payloads of locked ``batches`` together and save their outcomes; a payload that is not an
+    envelope fails its batch alone."""
     parts, decoded_batches = [], []
-    now = timezone.now()
-    # In order of arrival: of a reading sent twice, the copy that came first is the one stored (the staging
-    # path inserts in the order the lines were sent).
-    for batch in sorted(batches, key=lambda batch: batch.received_at):
+    for batch in batches:
         try:
             envelope = schemas.decode_envelope(bytes(batch.payload))
         except schemas.DecodeError as error:
@@ -598,6 +740,11 @@ def _batches_ingest(batches):
     for batch, result in zip(decoded_batches, results, strict=True):
         batch.status, batch.error = IngestBatch.Status.DONE, ""
         batch.stored, batch.duplicate, batch.quarantined = result.stored, result.duplicate, result.quarantined
+    _batches_save_outcome(batches)
+    return [ProcessedBatch(batch, result) for batch, result in zip(decoded_batches, results, strict=True)]
+
+
+def _batches_save_outcome(batches):
     with connection.cursor() as cursor:
         cursor.execute(
             BATCH_OUTCOME_SQL,
@@ -608,53 +755,55 @@ def _batches_ingest(batches):
                 "stored": [batch.stored for batch in batches],
                 "duplicate": [batch.duplicate for batch in batches],
                 "quarantined": [batch.quarantined for batch in batches],
-                "processed_at": now,
             },
         )
-    return [ProcessedBatch(batch, result) for batch, result in zip(decoded_batches, results, strict=True)]
 
 
-def _requeue(batch_ids):
-    from telemetry.tasks import process_batch
+def batches_requeue_stale():
+    """Queue again the batches no worker is on: "processing" ones whose attempt was abandoned (its worker
+    died, taking its transaction and row lock with it) INGEST_ABANDONED_AFTER after it started, and pending
+    ones INGEST_SWEEP_AFTER after they were last queued (a message lost with a broker or a worker, or
+    consumed while the batch was locked by a group that then failed). Returns how many.
 
-    for batch_id in batch_ids:
-        try:
-            _enqueue(process_batch, batch_id)
-        except KombuOperationalError:
-            logger.warning("Could not queue batch %s again; the sweep will", batch_id)
-
-
-def batches_requeue_stale(*, older_than=None):
-    """Queue again the batches still unprocessed ``older_than`` after they were last queued."""
-    from telemetry.tasks import process_batch
-
-    older_than = older_than or settings.INGEST_SWEEP_AFTER
-    cutoff = timezone.now() - older_than
-    unprocessed = Q(status__in=[IngestBatch.Status.PENDING, IngestBatch.Status.PROCESSING])
-    stale = Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True)
+    A row lock held means a live transaction is on the batch: SKIP LOCKED leaves those out. A task takes up
+    to INGEST_BATCH_COMPANIONS pending batches with its own, so the pending ones get one message per that
+    many plus one: under a backlog, when their messages are merely still queued, the sweep adds few."""
+    now = timezone.now()
+    abandoned = Q(status=IngestBatch.Status.PROCESSING) & (
+        Q(started_at__lt=now - settings.INGEST_ABANDONED_AFTER) | Q(started_at__isnull=True)
+    )
+    unqueued = Q(status=IngestBatch.Status.PENDING) & (
+        Q(enqueued_at__lt=now - settings.INGEST_SWEEP_AFTER) | Q(enqueued_at__isnull=True)
+    )
     with transaction.atomic():
-        batch_ids = list(
+        stale = list(
             IngestBatch.objects.select_for_update(skip_locked=True)
-            .filter(unprocessed & stale)
+            .filter(abandoned | unqueued)
             .order_by("received_at")
-            .values_list("id", flat=True)[: settings.INGEST_SWEEP_LIMIT]
+            .values_list("id", "status")[: settings.INGEST_SWEEP_LIMIT]
         )
-        IngestBatch.objects.filter(id__in=batch_ids).update(enqueued_at=timezone.now())
-        for batch_id in batch_ids:
-            transaction.on_commit(lambda batch_id=batch_id: _enqueue(process_batch, batch_id), robust=True)
-    if batch_ids:
-        logger.warning("Re-queued %d unprocessed ingest batches", len(batch_ids))
-    return len(batch_ids)
+        IngestBatch.objects.filter(id__in=[batch_id for batch_id, _ in stale]).update(enqueued_at=now)
+        pending = [batch_id for batch_id, status in stale if status == IngestBatch.Status.PENDING]
+        messages = [batch_id for batch_id, status in stale if status == IngestBatch.Status.PROCESSING]
+        messages += pending[:: settings.INGEST_BATCH_COMPANIONS + 1]
+        for batch_id in messages:
+            transaction.on_commit(lambda batch_id=batch_id: queue.batch_enqueue(batch_id), robust=True)
+    if stale:
+        logger.warning(
+            "Re-queued %d unprocessed ingest batches (%d abandoned) with %d messages",
+            len(stale),
+            len(stale) - len(pending),
+            len(messages),
+        )
+    return len(stale)
 
 
 def batch_retry(*, batch):
     """Give a failed batch a fresh set of attempts (admin action)."""
-    from telemetry.tasks import process_batch
-
     IngestBatch.objects.filter(id=batch.id, status=IngestBatch.Status.FAILED).update(
         status=IngestBatch.Status.PENDING, attempts=0, enqueued_at=timezone.now()
     )
-    transaction.on_commit(lambda: _enqueue(process_batch, batch.id), robust=True)
+    transaction.on_commit(lambda: queue.batch_enqueue(batch.id), robust=True)
 
 
 @dataclass

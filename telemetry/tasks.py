@@ -1,6 +1,5 @@
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError
 from django.utils import timezone
 
 from alarms.tasks import enqueue_site_evaluation
@@ -20,11 +19,13 @@ def worker_heartbeat():
     bind=True,
     name="telemetry.process_batch",
     acks_late=True,
-    autoretry_for=(DatabaseError,),
+    # batch_process raises only an operational error, and only while its batch has attempts left: the retry
+    # is one new message for this batch alone. The attempts counted in the database bound the retries.
+    autoretry_for=services.OPERATIONAL_ERRORS,
     retry_backoff=2,
-    retry_backoff_max=300,
+    retry_backoff_max=settings.INGEST_RETRY_BACKOFF_MAX,
     retry_jitter=True,
-    max_retries=5,
+    max_retries=settings.INGEST_MAX_ATTEMPTS,
     ignore_result=True,
 )
 def process_batch(self, batch_id):
@@ -37,10 +38,15 @@ def process_batch(self, batch_id):
     if site_ids:
         enqueue_site_evaluation(site_ids=site_ids)  # alarms, in their own task: the ingest stays fast
     if stored:
-        first = min(item.result.first for item in stored)
-        late = span_past_the_margin(first=first, last=max(item.result.last for item in stored))
-        if late:
-            refresh_rollups_span.delay(*(moment.isoformat() for moment in late))
+        _refresh_late_rollups(stored)
+
+
+def _refresh_late_rollups(stored):
+    """Rollups for readings that arrived after beat's rollup margin."""
+    first = min(item.result.first for item in stored)
+    late = span_past_the_margin(first=first, last=max(item.result.last for item in stored))
+    if late:
+        refresh_rollups_span.delay(*(moment.isoformat() for moment in late))
 
 
 @shared_task(name="telemetry.requeue_stale_batches", ignore_result=True)

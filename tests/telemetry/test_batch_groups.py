@@ -88,12 +88,12 @@ def test_a_batch_another_worker_holds_is_left_to_it_without_waiting(other_sessio
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_when_a_group_fails_its_companions_are_queued_again_and_nothing_is_stored_twice(
+def test_when_a_group_meets_an_operational_error_only_its_own_batch_is_retried_and_the_sweep_gets_the_rest(
     celery_worker_process, other_session, settings
 ):
     site = build_site(docks=4, at=ago(days=1))
     own = land(site_sample(site, ago(minutes=2)), site)
-    companion = land(site_sample(site, ago(minutes=1)), site)  # its task has run already: only the re-queue
+    companion = land(site_sample(site, ago(minutes=1)), site)  # its task has run already: no message left
     with other_session.cursor() as cursor:
         cursor.execute("LOCK TABLE telemetry_packstate IN ACCESS EXCLUSIVE MODE")
     settings.INGEST_LOCK_TIMEOUT = "300ms"
@@ -103,10 +103,15 @@ def test_when_a_group_fails_its_companions_are_queued_again_and_nothing_is_store
     own.refresh_from_db()
     assert (own.status, own.attempts, own.stored) == ("pending", 1, 0)
     assert "lock timeout" in own.error
+    # The companion is not blamed for it, nor queued on its own: it waits, untouched.
+    companion.refresh_from_db()
+    assert (companion.status, companion.attempts, companion.error) == ("pending", 0, "")
     other_session.rollback()
 
-    # The companion's new task stores it, and takes the pending batch along.
-    stored = wait_until(lambda: outcome(companion)[0] == "done" and companion)
-    assert (stored.stored, stored.attempts) == (4, 1)
+    settings.INGEST_SWEEP_AFTER = timedelta(0)
+    assert services.batches_requeue_stale() == 2  # with one message: its task takes the other along
+
+    wait_until(lambda: outcome(companion)[0] == "done" and outcome(own)[0] == "done")
     assert outcome(own) == ("done", 4, 0, 0)
+    assert outcome(companion) == ("done", 4, 0, 0)
     assert PackReading.objects.filter(site=site).count() == 8

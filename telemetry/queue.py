@@ -1,0 +1,80 @@
+"""Publishing ``telemetry.process_batch`` messages, the one place that does.
+
+A landed batch is durable before its message is published, so a message is only a prompt: the sweep
+(``services.batches_requeue_stale``) queues again any batch whose message never came. Publishing therefore
+never blocks or fails the caller: ``batch_enqueue`` hands the id to a background thread of the process and
+returns at once. When the broker is unreachable that thread logs once per outage and drops the messages.
+
+The thread and its queue belong to one process: after a fork (gunicorn, Celery's prefork pool) the child
+starts its own on first use. Tasks are published by name, so this module (and the services using it) never
+import the tasks.
+"""
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+
+from pms_site.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+PROCESS_BATCH_TASK = "telemetry.process_batch"
+WAITING_LIMIT = 10_000  # ids waiting to be published; beyond, they are dropped (the sweep queues them)
+
+
+class _Publisher:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid = None
+        self._waiting = None
+        self._broker_down = False
+
+    def put(self, batch_id):
+        if self._pid != os.getpid():
+            self._start()
+        with contextlib.suppress(queue.Full):  # the batch is durable and pending: the sweep queues it
+            self._waiting.put_nowait(batch_id)
+
+    def _start(self):
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._waiting = queue.Queue(maxsize=WAITING_LIMIT)
+            thread = threading.Thread(target=self._run, args=(self._waiting,), name="batch-publisher")
+            thread.daemon = True
+            thread.start()
+            self._pid = os.getpid()
+
+    def _run(self, waiting):
+        while True:
+            self._publish(waiting.get())
+
+    def _publish(self, batch_id):
+        try:
+            # argsrepr given, so Celery does not build one with saferepr for every message.
+            celery_app.send_task(
+                PROCESS_BATCH_TASK, args=[str(batch_id)], argsrepr=f"('{batch_id}',)", retry=False
+            )
+        except Exception as error:
+            if not self._broker_down:
+                self._broker_down = True
+                logger.warning(
+                    "Cannot publish ingest messages (%s: %s); batches stay pending until the sweep "
+                    "queues them",
+                    type(error).__name__,
+                    error,
+                )
+            return
+        if self._broker_down:
+            self._broker_down = False
+            logger.warning("Publishing ingest messages again")
+
+
+_publisher = _Publisher()
+
+
+def batch_enqueue(batch_id):
+    """Ask a worker to process the batch ``batch_id``, without waiting for the broker."""
+    _publisher.put(batch_id)
