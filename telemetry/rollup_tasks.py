@@ -11,7 +11,6 @@ from telemetry.retention import drop_old_batches, drop_old_readings
 from telemetry.rollups import (
     ONE_HOUR,
     ONE_MINUTE,
-    refresh_all_rollups,
     refresh_recent_rollups,
     rollups_refresh_hours,
 )
@@ -35,12 +34,6 @@ def drop_old_readings_task():
 @shared_task(name="telemetry.drop_old_batches", ignore_result=True)
 def drop_old_batches_task():
     return drop_old_batches()
-
-
-@shared_task(name="telemetry.refresh_rollups_span", ignore_result=True)
-def refresh_rollups_span(start, end):
-    """Both rollups over [start, end) (ISO 8601 times): for readings that arrived after beat's margin."""
-    return refresh_all_rollups(start=datetime.fromisoformat(start), end=datetime.fromisoformat(end))
 
 
 @shared_task(name="telemetry.refresh_rollups_hours", ignore_result=True)

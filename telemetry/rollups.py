@@ -210,15 +210,6 @@ def refresh_recent_rollups(*, width, now=None):
     return refresh_rollups(width=width, start=now - lateness, end=now)
 
 
-def span_past_the_margin(*, first, last, now=None):
-    """Of readings at [first, last] just stored, the span [start, end) that beat's refresh will not reach
-    (older than the 1-minute lateness margin: a gateway's backlog, a backfill), or None."""
-    margin_start = (now or timezone.now()) - settings.TELEMETRY_ROLLUP_1M_LATENESS
-    if first is None or first >= margin_start:
-        return None
-    return first, min(last, margin_start) + ONE_MINUTE
-
-
 def hours_past_the_margin(*, times, now=None):
     """Of reading times just stored, the UTC hours (their starts, sorted) holding those that beat's refresh
     will not reach: older than the 1-minute lateness margin (a gateway's backlog, a backfill)."""

@@ -99,27 +99,25 @@ class IngestResult:
     stored: int = 0
     duplicate: int = 0
     rejections: list[Rejection] = field(default_factory=list)
-    first: datetime | None = None  # the span of the valid records' times, for the rollups to refresh
-    last: datetime | None = None
+    times: set[datetime] = field(default_factory=set)  # of the valid records, for the rollups to refresh
 
     @property
     def quarantined(self):
         return len(self.rejections)
 
+    @property
+    def first(self):
+        return min(self.times, default=None)
+
+    @property
+    def last(self):
+        return max(self.times, default=None)
+
     def add(self, other):
         self.stored += other.stored
         self.duplicate += other.duplicate
         self.rejections += other.rejections
-        self.first, self.last = _span(self.first, self.last, other.first, other.last)
-
-
-def _span(first, last, other_first, other_last):
-    """The smallest span holding both, either of which may be empty (None, None)."""
-    if first is None:
-        return other_first, other_last
-    if other_first is None:
-        return first, last
-    return min(first, other_first), max(last, other_last)
+        self.times |= other.times
 
 
 @dataclass(frozen=True)
@@ -155,11 +153,11 @@ class _Decoded:
     pms: list = field(default_factory=list)
     devices: dict = field(default_factory=lambda: {DatasetKind.MPPT: [], DatasetKind.INVERTER: []})
     rejections: list = field(init=False)
-    spans: list = field(init=False)  # (first, last) time of each part's valid records
+    times: list = field(init=False)  # the set of each part's valid records' times
 
     def __post_init__(self):
         self.rejections = [[] for _ in range(self.parts)]
-        self.spans = [(None, None)] * self.parts
+        self.times = [set() for _ in range(self.parts)]
 
     def reject(self, part, dataset, dataset_index, record_index, raw, reason):
         self.rejections[part.index].append(_rejection(dataset, dataset_index, record_index, raw, reason))
@@ -221,9 +219,7 @@ def _decode_part(decoded, part, pms_sites, parse_time):
                 decoded.reject(part, dataset, dataset_index, record_index, raw, str(error))
                 continue
             records.append((record_index, raw, record, moment, stamp))
-        if records:
-            moments = [moment for _, _, _, moment, _ in records]
-            decoded.spans[part.index] = _span(*decoded.spans[part.index], min(moments), max(moments))
+        decoded.times[part.index].update(moment for _, _, _, moment, _ in records)
         group = (part, dataset, dataset_index, site_id, records)
         if is_pms:
             decoded.pms.append(group)
@@ -247,6 +243,9 @@ def _pack_lines(decoded, resolver, discrepancies):
                 continue
             cell, fet = pack.cell, pack.fet
             numbers = _encode((pack.volts, pack.amps, pack.temp, cell.volts, cell.open, fet.open, fet.temp))
+            if b"e-" in numbers and (problem := _tiny_number(record, dataset_index, record_index)):
+                decoded.reject(part, dataset, dataset_index, record_index, raw, problem)
+                continue
             yield (
                 part.index,
                 case_id,
@@ -263,6 +262,11 @@ def _pack_number_columns(encoded):
     text: b"[55.1,-1.6,[35.0],[],[2,3]]" -> "55.1\t-1.6\t{35.0}\t{}\t{2,3}". One msgspec call writes all the
     numbers in C; the first comma parts the two scalars, the first ",[" the scalars from the arrays."""
     return encoded.decode()[1:-2].replace("],[", "}\t{").replace(",[", "\t{", 1).replace(",", "\t", 1) + "}"
+
+
+def _tiny_number(record, dataset_index, record_index):
+    """A number PostgreSQL's real may refuse: formatted with an exponent, so looked for only then."""
+    return schemas.tiny_number_problem(record, schemas.record_place(dataset_index, record_index))
 
 
 def _array_columns(*arrays):
@@ -303,14 +307,19 @@ def _device_lines(decoded, kind, resolver):
                 problem = f"{dataset.device_id!r} was not installed on a site at {moment.isoformat()}"
             else:
                 pv, batt, load = record.pv, record.batt, record.load
-                yield (
-                    part.index,
-                    device_id,
-                    moment,
-                    f"{stamp}\t{device_id}\t{site_id}\t"
+                numbers = (
                     f"{_array_columns(pv.volts, pv.amps)}\t{batt.volts!r}\t{batt.amps!r}\t"
-                    f"{_array_columns(load.volts, load.amps)}\t{part.batch_id}\n",
+                    f"{_array_columns(load.volts, load.amps)}"
                 )
+                if "e-" not in numbers or not (problem := _tiny_number(record, dataset_index, record_index)):
+                    yield (
+                        part.index,
+                        device_id,
+                        moment,
+                        f"{stamp}\t{device_id}\t{site_id}\t{numbers}\t{part.batch_id}\n",
+                    )
+                    continue
+                decoded.reject(part, dataset, dataset_index, record_index, raw, problem)
                 continue
             decoded.reject(
                 part,
@@ -473,8 +482,7 @@ def _ingest(parts, *, quarantine):
                 stored=stored[part.index],
                 duplicate=received[part.index] - stored[part.index],
                 rejections=decoded.rejections[part.index],
-                first=decoded.spans[part.index][0],
-                last=decoded.spans[part.index][1],
+                times=decoded.times[part.index],
             )
             for part in parts
         ]

@@ -1,3 +1,5 @@
+from itertools import chain
+
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
@@ -5,8 +7,8 @@ from django.utils import timezone
 from alarms.tasks import enqueue_site_evaluation
 from telemetry import services
 from telemetry.models import WorkerHeartbeat
-from telemetry.rollup_tasks import refresh_rollups_span
-from telemetry.rollups import span_past_the_margin
+from telemetry.rollup_tasks import refresh_rollups_hours
+from telemetry.rollups import hours_past_the_margin
 
 
 @shared_task(name="telemetry.worker_heartbeat", ignore_result=True)
@@ -37,16 +39,9 @@ def process_batch(self, batch_id):
     site_ids = {item.batch.site_id for item in stored if item.batch.site_id}
     if site_ids:
         enqueue_site_evaluation(site_ids=site_ids)  # alarms, in their own task: the ingest stays fast
-    if stored:
-        _refresh_late_rollups(stored)
-
-
-def _refresh_late_rollups(stored):
-    """Rollups for readings that arrived after beat's rollup margin."""
-    first = min(item.result.first for item in stored)
-    late = span_past_the_margin(first=first, last=max(item.result.last for item in stored))
+    late = hours_past_the_margin(times=chain.from_iterable(item.result.times for item in stored))
     if late:
-        refresh_rollups_span.delay(*(moment.isoformat() for moment in late))
+        refresh_rollups_hours.delay([hour.isoformat() for hour in late])
 
 
 @shared_task(name="telemetry.requeue_stale_batches", ignore_result=True)

@@ -11,9 +11,21 @@ from django.db import connection, transaction
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from assets.models import Kind
 from telemetry import schemas
+from telemetry.services import ingest_payload
+from tests.factories import build_site
 from tests.reliability.fuzzing import fuzz_settings
-from tests.telemetry.payloads import sample_payload, time_local
+from tests.telemetry.payloads import (
+    ago,
+    dataset,
+    device_record,
+    envelope,
+    pack_record,
+    sample_payload,
+    time_local,
+)
+from tests.telemetry.test_ingest_core import install_device
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 PLACE = "datasets[0].data[3]"
@@ -316,3 +328,25 @@ def test_a_mutated_record_decodes_to_what_postgresql_stores_or_to_a_decode_error
         return
     storable(*decoded)
     event("stored")
+
+
+@pytest.mark.django_db
+def test_a_number_too_small_for_postgresql_sends_its_record_to_quarantine_and_the_rest_is_stored():
+    site = build_site(docks=4, at=ago(days=3))
+    install_device(site, Kind.MPPT, "MPPT-TINY", ago(days=3))
+    at = ago(minutes=3)
+    packs = [
+        pack_record(site.test_cases[(1, 1)].serial, 1, at),
+        pack_record(site.test_cases[(1, 2)].serial, 2, at, volts="1e-50"),
+    ]
+    devices = [device_record(at, batt_volts="-1e-45"), device_record(at + timedelta(seconds=5))]
+
+    result = ingest_payload(
+        raw=envelope(dataset("pms", site.pms_id, packs), dataset("mppt", "MPPT-TINY", devices)), site=site
+    )
+
+    assert (result.stored, result.quarantined) == (2, 2)
+    assert [rejection.reason for rejection in result.rejections] == [
+        "datasets[0].data[1].pack.volts: 1e-50 is too small to be a measurement (under 1e-30)",
+        "datasets[1].data[0].batt.volts: -1e-45 is too small to be a measurement (under 1e-30)",
+    ]

@@ -29,7 +29,6 @@ from telemetry.rollups import (
     refresh_recent_rollups,
     refresh_rollups,
     rollups_refresh_hours,
-    span_past_the_margin,
 )
 from tests.conftest import wait_until
 from tests.factories import CaseFactory, ComponentFactory, SiteFactory
@@ -284,16 +283,6 @@ def test_the_refresh_rollups_command_backfills_a_range(site, case):
 def test_the_refresh_rollups_command_explains_a_bad_range(arguments, message):
     with pytest.raises(CommandError, match=message):
         call_command("refresh_rollups", *arguments)
-
-
-def test_only_readings_older_than_the_one_minute_margin_need_a_refresh_of_their_own(settings):
-    settings.TELEMETRY_ROLLUP_1M_LATENESS = timedelta(minutes=10)
-    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-    assert span_past_the_margin(first=None, last=None, now=now) is None
-    assert span_past_the_margin(first=now - timedelta(minutes=9), last=now, now=now) is None
-    backlog = span_past_the_margin(first=now - timedelta(days=1), last=now - timedelta(minutes=1), now=now)
-    assert backlog == (now - timedelta(days=1), now - timedelta(minutes=9))
 
 
 def test_of_the_times_just_stored_only_the_hours_of_those_older_than_the_margin_need_a_refresh(settings):

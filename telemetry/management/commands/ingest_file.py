@@ -6,7 +6,7 @@ from tqdm import tqdm
 
 from telemetry import services
 from telemetry.models import IngestBatch
-from telemetry.rollups import ONE_MINUTE, refresh_all_rollups
+from telemetry.rollups import ONE_HOUR, bucket_start, rollups_refresh_hours
 
 
 class Command(BaseCommand):
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         )
         if totals.stored:
             # A backfill is older than beat's refresh reaches: its rollups are brought up to date here.
-            refresh_all_rollups(start=totals.first, end=totals.last + ONE_MINUTE)
+            rollups_refresh_hours(hours={bucket_start(moment, ONE_HOUR) for moment in totals.times})
             self.stdout.write(
                 f"Rollups refreshed from {totals.first:%Y-%m-%d %H:%M} to {totals.last:%Y-%m-%d %H:%M}."
             )

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("telemetry", "0005_discrepancy_resolved_with"),
+        ("telemetry", "0006_reading_time_bounds"),
     ]
 
     operations = [
