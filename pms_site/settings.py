@@ -234,3 +234,11 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# The database down: one line per outage (pms_site/middleware.py), not one per 503 answered.
+LOGGING["filters"] = {
+    "not_503": {
+        "()": "django.utils.log.CallbackFilter",
+        "callback": "ext://pms_site.log_filters.not_service_unavailable",
+    }
+}
+LOGGING["loggers"]["django.request"] = {"filters": ["not_503"]}
