@@ -22,12 +22,13 @@ class GatewayTokenAuthentication(authentication.BaseAuthentication):
     keywords = ("bearer", "token")
 
     def authenticate(self, request):
-        words = authentication.get_authorization_header(request).split()
-        if not words or words[0].decode(errors="replace").lower() not in self.keywords:
+        words = request.META.get("HTTP_AUTHORIZATION", "").split()
+        if not words or words[0].lower() not in self.keywords:
             return None
         if len(words) != 2:
             raise exceptions.AuthenticationFailed("Authorization header: expected '<keyword> <token>'.")
-        token = gateway_token_state(token_hash=hash_token(words[1].decode(errors="replace")))
+        # Tokens are URL-safe ASCII (secrets.token_urlsafe); anything else cannot be one.
+        token = gateway_token_state(token_hash=hash_token(words[1])) if words[1].isascii() else None
         now = timezone.now()
         if token is None:
             raise exceptions.AuthenticationFailed("Unknown gateway token.")
