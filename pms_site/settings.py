@@ -213,7 +213,7 @@ INGEST_RATE_PER_TOKEN = os.environ.get("INGEST_RATE_PER_TOKEN", "120/min")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "shared": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "pms_site.cache.RedisCache",  # Django's, keeping its client
         "LOCATION": os.environ.get("SHARED_CACHE_URL", CELERY_BROKER_URL.rsplit("/", 1)[0] + "/1"),
         "KEY_PREFIX": "pms",
         "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
