@@ -310,6 +310,20 @@ def test_an_empty_body_is_a_400(gunicorn_server, token):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_rfc_2231_charset_django_cannot_look_up_is_a_415_not_a_500(gunicorn_server, site, token):
+    content_type = "application/json; charset*=bogus''x"
+
+    status, answer = send(
+        gunicorn_server, token, site_sample(site, ago(minutes=1)), {"Content-Type": content_type}
+    )
+
+    assert (status, answer["detail"]) == (
+        415,
+        f"Content-Type: expected application/json (in UTF-8), got {content_type!r}",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_chunked_body_beyond_the_limit_is_a_413(gunicorn_server, site, token):
     body = envelope(dataset("pms", site.pms_id, [{"pad": "x" * 1000}] * 2200))
     assert len(body) > django_settings.INGEST_MAX_BODY_BYTES
