@@ -7,6 +7,7 @@ through the selectors and the web pages. Large tables never show a full count.
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from telemetry import services, tokens
@@ -169,9 +170,13 @@ class GatewayTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Rotate (keep the old one working for 1 hour)", permissions=["change"])
     def rotate(self, request, queryset):
         for token in queryset.filter(revoked_at__isnull=True):
-            new_token, raw_token = tokens.gateway_token_rotate(
-                token=token, overlap=ROTATION_OVERLAP, user=request.user
-            )
+            try:
+                new_token, raw_token = tokens.gateway_token_rotate(
+                    token=token, overlap=ROTATION_OVERLAP, user=request.user
+                )
+            except ValidationError as error:  # rotated twice within a second: the successor's name is taken
+                self.message_user(request, f"{token}: {' '.join(error.messages)}", messages.ERROR)
+                continue
             self._show_once(request, new_token, raw_token)
 
     def _show_once(self, request, token, raw_token):

@@ -39,13 +39,14 @@ def gateway_token_rotate(*, token, overlap: timedelta, user=None):
     """A new token for the same gateway; the old one keeps working for ``overlap`` (until the gateway has the
     new one), then expires. Returns (new token, raw new token): show the raw one once.
 
-    The new token is named "<name> (rotated <UTC time>)", as a site's token names are unique."""
+    The new token is named "<name> (rotated <UTC time>)" (the name cut to fit), as a site's token names are
+    unique."""
     if token.revoked_at is not None:
         raise ValidationError(f"{token} is revoked; create a new token instead of rotating it.")
     now = timezone.now()
     with transaction.atomic():
         new_token, raw_token = gateway_token_create(
-            site=token.site, name=f"{token.name} (rotated {now:%Y-%m-%d %H:%M:%S} UTC)", user=user
+            site=token.site, name=f"{token.name[:70]} (rotated {now:%Y-%m-%d %H:%M:%S} UTC)", user=user
         )
         expires_at = now + overlap
         if token.expires_at is None or expires_at < token.expires_at:

@@ -70,6 +70,14 @@ def test_a_rotated_token_works_until_the_overlap_ends_and_its_successor_from_the
     assert post(client, site, new_raw).status_code == 202
 
 
+def test_a_token_with_the_longest_name_can_be_rotated(site):
+    token, _ = gateway_token_create(site=site, name="g" * 100)
+
+    successor, _ = gateway_token_rotate(token=token, overlap=timedelta(minutes=5))
+
+    assert successor.name.startswith("g" * 70 + " (rotated ") and len(successor.name) <= 100
+
+
 def test_a_revoked_token_cannot_be_rotated(site):
     token, _ = gateway_token_create(site=site, name="gateway")
     gateway_token_revoke(token=token)
