@@ -46,7 +46,7 @@ def gateway_token_rotate(*, token, overlap: timedelta, user=None):
     now = timezone.now()
     with transaction.atomic():
         new_token, raw_token = gateway_token_create(
-            site=token.site, name=f"{token.name[:70]} (rotated {now:%Y-%m-%d %H:%M:%S} UTC)", user=user
+            site=token.site, name=f"{token.name[:60]} (rotated {now:%Y-%m-%d %H:%M:%S} UTC)", user=user
         )
         expires_at = now + overlap
         if token.expires_at is None or expires_at < token.expires_at:

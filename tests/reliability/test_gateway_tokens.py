@@ -75,7 +75,7 @@ def test_a_token_with_the_longest_name_can_be_rotated(site):
 
     successor, _ = gateway_token_rotate(token=token, overlap=timedelta(minutes=5))
 
-    assert successor.name.startswith("g" * 70 + " (rotated ") and len(successor.name) <= 100
+    assert successor.name.startswith("g" * 60 + " (rotated ") and len(successor.name) <= 100
 
 
 def test_a_revoked_token_cannot_be_rotated(site):
