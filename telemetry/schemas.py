@@ -128,8 +128,8 @@ def decode_envelope(raw):
         raise DecodeError(_explain(error, "")) from None
     except msgspec.DecodeError as error:
         raise DecodeError(f"body: malformed JSON: {error}") from None
-    except UnicodeDecodeError as error:
-        raise DecodeError(_invalid_utf8_place(raw, error)) from None
+    except UnicodeDecodeError:
+        raise DecodeError(_invalid_utf8_place(raw)) from None
     except RecursionError:
         raise DecodeError("body: JSON nested too deeply (the limit is about 1,000 levels)") from None
     for index, dataset in enumerate(envelope.datasets):
@@ -144,9 +144,9 @@ def decode_envelope(raw):
     return envelope
 
 
-def _invalid_utf8_place(raw, error):
+def _invalid_utf8_place(raw):
     """The message for invalid UTF-8 in a string of the envelope: names the dataset's device id if it is
-    there (the only strings the envelope decodes), else the byte."""
+    there (the only strings the envelope decodes), else the body's first invalid byte."""
     try:
         lenient = _envelope_decoder.decode(raw.decode("utf-8", "replace"))
     except (msgspec.DecodeError, RecursionError):
@@ -156,7 +156,11 @@ def _invalid_utf8_place(raw, error):
             ref = getattr(dataset, kind)
             if ref is not None and "\ufffd" in ref.id:
                 return f"datasets[{index}].{kind}.id: not valid UTF-8: {ref.id!r}"
-    return f"body: not valid UTF-8 at byte {error.start}"
+    try:
+        raw.decode()
+    except UnicodeDecodeError as error:
+        return f"body: not valid UTF-8 (the first invalid byte is byte {error.start})"
+    return "body: not valid UTF-8"
 
 
 def _may_repeat_a_key(raw, envelope):
