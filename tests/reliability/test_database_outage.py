@@ -182,6 +182,7 @@ class Answer:
     kind: str
     status: int
     retry_after: str | None
+    content_type: str | None
     batch: str | None
 
 
@@ -192,7 +193,7 @@ def _answer(port, method, path, body=None, headers=None):
         response = connection.getresponse()
         content = response.read()
         batch = json.loads(content)["batch"] if response.status == 202 else None
-        return response.status, response.getheader("Retry-After"), batch
+        return response.status, response.getheader("Retry-After"), response.getheader("Content-Type"), batch
     except (ConnectionError, OSError):
         return None
     finally:
@@ -249,9 +250,9 @@ def test_the_database_down_means_503_with_retry_after_and_recovery_by_itself(ser
     first_success = next(i for i, a in enumerate(recovered) if a.status in (200, 202))
     assert {a.status for a in answers} <= {200, 202, 503}, "no other status, above all no 500"
     assert before and {a.status for a in before} <= {200, 202}
-    assert len(during) >= 10 and {(a.kind, a.status, a.retry_after) for a in during} == {
-        ("ingest", 503, RETRY_AFTER),
-        ("page", 503, RETRY_AFTER),
+    assert len(during) >= 10 and {(a.kind, a.status, a.retry_after, a.content_type) for a in during} == {
+        ("ingest", 503, RETRY_AFTER, "application/json"),
+        ("page", 503, RETRY_AFTER, "text/html; charset=utf-8"),
     }
     assert recovered[first_success].started - started < 15, "recovered within 15 s of the restart"
     assert {a.status for a in recovered[first_success + 2 :]} <= {200, 202}
