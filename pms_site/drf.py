@@ -9,11 +9,17 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from pms_site.middleware import DATABASE_ERRORS, database_unavailable_response
+
 logger = logging.getLogger(__name__)
 
 
 def exception_handler(exc, context):
-    """The services' ValidationError -> 400 with its field messages; anything unexpected -> a logged 500."""
+    """The services' ValidationError -> 400 with its field messages; the database unreachable -> 503 with
+    Retry-After (logged once per outage); anything unexpected -> a logged 500."""
+    if isinstance(exc, DATABASE_ERRORS):
+        set_rollback()
+        return database_unavailable_response(context["request"], exc)
     if isinstance(exc, DjangoValidationError):
         set_rollback()
         return Response(as_serializer_error(exc), status=status.HTTP_400_BAD_REQUEST)

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "pms_site.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -204,8 +205,6 @@ INGEST_RETRY_BACKOFF_MAX = 20
 # steady state it finds none, under a backlog it catches up at the pipeline's bulk rate (docs/benchmarks.md).
 INGEST_BATCH_COMPANIONS = int(os.environ.get("INGEST_BATCH_COMPANIONS", "49"))
 INGEST_LOCK_TIMEOUT = os.environ.get("INGEST_LOCK_TIMEOUT", "10s")
-# How long an endpoint process trusts its cached token -> site and device ids (revocation delay).
-GATEWAY_ACCESS_CACHE_SECONDS = 60
 # Raw readings older than this are dropped (whole chunks); rollups are kept.
 TELEMETRY_RAW_RETENTION_DAYS = int(os.environ.get("TELEMETRY_RAW_RETENTION_DAYS", "90"))
 # A reading more than this ahead of the time it is processed is refused (gateway clock); so is one older than
@@ -213,6 +212,27 @@ TELEMETRY_RAW_RETENTION_DAYS = int(os.environ.get("TELEMETRY_RAW_RETENTION_DAYS"
 TELEMETRY_MAX_FUTURE = timedelta(minutes=int(os.environ.get("TELEMETRY_MAX_FUTURE_MIN", "10")))
 # Landed payloads of batches stored whole are deleted after this many days (telemetry/retention.py).
 INGEST_BATCH_RETENTION_DAYS = int(os.environ.get("INGEST_BATCH_RETENTION_DAYS", "7"))
+
+# The ingest endpoint's edge (telemetry/api.py). Per gateway token, at most INGEST_RATE_PER_TOKEN POSTs
+# ("<count>/<s|min|hour>"; a gateway sends one every 5 s, more while it backfills), else 429. Its counters
+# live in the "shared" cache, a Redis database beside the broker's, so the limit holds across web processes;
+# short timeouts, because the limit fails open when that Redis is away (telemetry/throttling.py).
+INGEST_RATE_PER_TOKEN = os.environ.get("INGEST_RATE_PER_TOKEN", "120/min")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": {
+        "BACKEND": "pms_site.cache.RedisCache",  # Django's, keeping its client
+        "LOCATION": os.environ.get("SHARED_CACHE_URL", CELERY_BROKER_URL.rsplit("/", 1)[0] + "/1"),
+        "KEY_PREFIX": "pms",
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    },
+}
+# Trusted reverse proxies in front of gunicorn: the client address (a token's "last used from") is then the
+# X-Forwarded-For entry the outermost one added; with none, REMOTE_ADDR.
+REST_FRAMEWORK["NUM_PROXIES"] = int(os.environ.get("DJANGO_NUM_PROXIES", "0"))
+# While the database is unreachable, pages and the API answer 503 with this Retry-After
+# (pms_site/middleware.py).
+DATABASE_UNAVAILABLE_RETRY_AFTER_S = int(os.environ.get("DATABASE_UNAVAILABLE_RETRY_AFTER_S", "10"))
 
 LOGGING = {
     "version": 1,
@@ -222,3 +242,11 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# The database down: one line per outage (pms_site/middleware.py), not one per 503 answered.
+LOGGING["filters"] = {
+    "not_503": {
+        "()": "django.utils.log.CallbackFilter",
+        "callback": "ext://pms_site.log_filters.not_service_unavailable",
+    }
+}
+LOGGING["loggers"]["django.request"] = {"filters": ["not_503"]}

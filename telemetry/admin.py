@@ -4,10 +4,13 @@ Readings and rollups have composite primary keys, which Django 5.2's admin canno
 through the selectors and the web pages. Large tables never show a full count.
 """
 
+from datetime import timedelta
+
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from telemetry import services
+from telemetry import services, tokens
 from telemetry.models import (
     DeviceState,
     Discrepancy,
@@ -17,6 +20,8 @@ from telemetry.models import (
     QuarantinedRecord,
     WorkerHeartbeat,
 )
+
+ROTATION_OVERLAP = timedelta(hours=1)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -131,11 +136,19 @@ class DeviceStateAdmin(ReadOnlyAdmin):
 
 @admin.register(GatewayToken)
 class GatewayTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "site", "prefix", "created_at", "created_by", "revoked_at"]
+    list_display = [
+        "name", "site", "prefix", "created_at", "created_by", "revoked_at", "expires_at", "last_used_at",
+        "last_used_from",
+    ]  # fmt: skip
     list_filter = ["site"]
-    fields = ["site", "name", "prefix", "created_at", "created_by", "revoked_at"]
-    readonly_fields = ["prefix", "created_at", "created_by", "revoked_at"]
-    actions = ["revoke"]
+    fields = [
+        "site", "name", "prefix", "created_at", "created_by", "revoked_at", "expires_at", "last_used_at",
+        "last_used_from",
+    ]  # fmt: skip
+    readonly_fields = [
+        "prefix", "created_at", "created_by", "revoked_at", "expires_at", "last_used_at", "last_used_from",
+    ]  # fmt: skip
+    actions = ["revoke", "rotate"]
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "site", "name"] if obj else self.readonly_fields
@@ -143,19 +156,35 @@ class GatewayTokenAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        token, raw_token = services.gateway_token_create(site=obj.site, name=obj.name, user=request.user)
+        token, raw_token = tokens.gateway_token_create(site=obj.site, name=obj.name, user=request.user)
         obj.pk, obj.prefix, obj.created_by = token.pk, token.prefix, token.created_by
+        self._show_once(request, token, raw_token)
+
+    @admin.action(description="Revoke (refused from the next request on)", permissions=["change"])
+    def revoke(self, request, queryset):
+        revoked = list(queryset.filter(revoked_at__isnull=True))
+        for token in revoked:
+            tokens.gateway_token_revoke(token=token)
+        self.message_user(request, f"Revoked {len(revoked)} tokens.", messages.SUCCESS)
+
+    @admin.action(description="Rotate (keep the old one working for 1 hour)", permissions=["change"])
+    def rotate(self, request, queryset):
+        for token in queryset.filter(revoked_at__isnull=True):
+            try:
+                new_token, raw_token = tokens.gateway_token_rotate(
+                    token=token, overlap=ROTATION_OVERLAP, user=request.user
+                )
+            except ValidationError as error:  # rotated twice within a second: the successor's name is taken
+                self.message_user(request, f"{token}: {' '.join(error.messages)}", messages.ERROR)
+                continue
+            self._show_once(request, new_token, raw_token)
+
+    def _show_once(self, request, token, raw_token):
         self.message_user(
             request,
             f"Token for {token.name}: {raw_token} - copy it now; it is stored only as a hash.",
             messages.WARNING,
         )
-
-    @admin.action(description="Revoke the selected tokens", permissions=["change"])
-    def revoke(self, request, queryset):
-        for token in queryset.filter(revoked_at__isnull=True):
-            services.gateway_token_revoke(token=token)
-        self.message_user(request, "Revoked.", messages.SUCCESS)
 
 
 @admin.register(WorkerHeartbeat)

@@ -77,6 +77,12 @@ class GatewayToken(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the token is rotated: it works until then."
+    )
+    # Updated at most once a minute per token (telemetry/selectors.py), not on every request.
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_from = models.GenericIPAddressField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["site", "name"]

@@ -9,9 +9,7 @@ transaction.
 """
 
 import gc
-import hashlib
 import logging
-import secrets
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -35,7 +33,6 @@ from telemetry.models import (
     DatasetKind,
     DeviceState,
     Discrepancy,
-    GatewayToken,
     IngestBatch,
     InverterReading,
     MpptReading,
@@ -44,6 +41,7 @@ from telemetry.models import (
     QuarantinedRecord,
 )
 from telemetry.resolution import DeviceResolver, PackResolver, sites_by_pms_id
+from telemetry.tokens import gateway_token_create, gateway_token_revoke, hash_token  # noqa: F401
 
 logger = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
@@ -62,26 +60,6 @@ READING_TABLES = {
     DatasetKind.MPPT: MpptReading._meta.db_table,
     DatasetKind.INVERTER: InverterReading._meta.db_table,
 }
-
-
-def hash_token(raw_token):
-    return hashlib.sha256(raw_token.encode()).hexdigest()
-
-
-def gateway_token_create(*, site, name, user=None):
-    """A new token for the gateway ``name`` of ``site``. Returns (token, raw token): show the raw one once."""
-    if GatewayToken.objects.filter(site=site, name=name).exists():
-        raise ValidationError({"name": f"{site.pms_id} already has a gateway token named {name!r}."})
-    raw_token = secrets.token_urlsafe(32)
-    token = GatewayToken.objects.create(
-        site=site, name=name, key_hash=hash_token(raw_token), prefix=raw_token[:8], created_by=user
-    )
-    return token, raw_token
-
-
-def gateway_token_revoke(*, token):
-    token.revoked_at = timezone.now()
-    token.save(update_fields=["revoked_at"])
 
 
 @dataclass

@@ -7,9 +7,12 @@ A worker started by the tests points at the test database through PMS_WORKER_DAT
 import os
 
 from pms_site.settings import *  # noqa: F403
-from pms_site.settings import CELERY_BROKER_URL, DATABASES, STATIC_ROOT
+from pms_site.settings import CACHES, CELERY_BROKER_URL, DATABASES, STATIC_ROOT
 
 CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", CELERY_BROKER_URL.rsplit("/", 1)[0] + "/15")
+# The shared cache (rate-limit counters) in the test broker's Redis database, under a prefix of this test
+# session: token ids start again at 1 in each run's fresh test database.
+CACHES["shared"] = {**CACHES["shared"], "LOCATION": CELERY_BROKER_URL, "KEY_PREFIX": f"test-{os.getpid()}"}
 if os.environ.get("PMS_WORKER_DATABASE_NAME"):
     DATABASES["default"]["NAME"] = os.environ["PMS_WORKER_DATABASE_NAME"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -4,7 +4,6 @@ import hashlib
 import json
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 
 from assets.models import Kind
@@ -16,11 +15,6 @@ from tests.telemetry.test_ingest_core import install_device
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/ingest/"
-
-
-@pytest.fixture(autouse=True)
-def fresh_access_cache():
-    cache.clear()
 
 
 @pytest.fixture
@@ -84,25 +78,21 @@ def test_a_logged_in_user_without_a_gateway_token_is_refused(admin_client, site)
     assert not IngestBatch.objects.exists()
 
 
-def test_data_for_another_sites_pms_is_forbidden_naming_the_id(client, site, token):
+def test_datasets_of_another_site_are_landed_with_the_valid_ones_for_the_worker_to_quarantine(
+    client, site, token
+):
     other = build_site(docks=4, at=ago(days=2))
-    body = envelope(dataset("pms", site.pms_id, []), dataset("pms", other.pms_id, []))
+    foreign_mppt = install_device(other, Kind.MPPT, "MPPT-FOREIGN", ago(days=2))
+    body = envelope(
+        json.loads(site_sample(site, ago(minutes=1)))["datasets"][0],
+        dataset("pms", other.pms_id, []),
+        dataset("mppt", foreign_mppt.configured_id, [device_record(ago(minutes=1))]),
+    )
 
     response = post(client, body, token)
 
-    assert response.status_code == 403
-    assert response.json()["detail"] == (
-        f"datasets[1].pms.id: {other.pms_id!r} does not belong to the site of this gateway token"
-    )
-    assert not IngestBatch.objects.exists()
-
-
-def test_an_mppt_of_another_site_is_forbidden(client, site, token):
-    other = build_site(docks=4, at=ago(days=2))
-    foreign = install_device(other, Kind.MPPT, "MPPT-FOREIGN", ago(days=2))
-    response = post(client, envelope(dataset("mppt", foreign.configured_id, [])), token)
-    assert response.status_code == 403
-    assert "datasets[0].mppt.id: 'MPPT-FOREIGN'" in response.json()["detail"]
+    assert response.status_code == 202
+    assert bytes(IngestBatch.objects.get(id=response.json()["batch"]).payload) == body
 
 
 @pytest.mark.parametrize(
