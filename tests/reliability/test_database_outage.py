@@ -110,6 +110,7 @@ def services(tmp_path_factory):
         "DATABASE_UNAVAILABLE_RETRY_AFTER_S": RETRY_AFTER,
         "WEB_WORKERS": "2",
         "WEB_THREADS": "2",
+        "INGEST_RATE_PER_TOKEN": "1000000/min",  # the stream outpaces a gateway; the limit is tested apart
     }
     try:
         with psycopg.connect(cluster.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
