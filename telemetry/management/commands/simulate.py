@@ -8,7 +8,7 @@ from datetime import timedelta
 import msgspec
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -154,7 +154,8 @@ def gateway_token(pms_id):
     path = settings.SECRETS_DIR / f"gateway_token_{pms_id}"
     if path.exists():
         raw = path.read_text().strip()
-        if GatewayToken.objects.filter(key_hash=hash_token(raw), revoked_at__isnull=True).exists():
+        unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+        if GatewayToken.objects.filter(unexpired, key_hash=hash_token(raw), revoked_at__isnull=True).exists():
             return raw
     site = Site.objects.get(pms_id=pms_id)
     name = TOKEN_NAME
