@@ -341,7 +341,7 @@ def _tail_figures(tail, elapsed, drain_seconds, offered_seconds):
         print(f"  open-loop failures: {len(tail.failures)}, e.g. {tail.failures[0]}")
     return [
         Figure("open loop: offered rate", tail.rate, "POST/s"),
-        Figure("open loop: achieved rate (202)", tail.accepted / elapsed, "POST/s"),
+        Figure("open loop: achieved rate (202)", tail.accepted / max(offered_seconds, elapsed), "POST/s"),
         Figure("open loop: POSTs accepted (202)", tail.accepted, "POSTs"),
         Figure("open loop: POSTs failed", len(tail.failures), "POSTs"),
         Figure("open loop: latency p50", 1000 * _percentile(tail.latencies, 0.50), "ms"),
