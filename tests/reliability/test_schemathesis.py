@@ -59,12 +59,12 @@ def app():
 OPENAPI = SchemaGenerator().get_schema(request=None, public=True)
 schema = schemathesis.openapi.from_dict(OPENAPI)
 # The quick run in `make test` skips the coverage phase's systematic boundary cases: the soak run has them.
-fuzzing_only = schemathesis.openapi.from_dict(
+quick_schema = schemathesis.openapi.from_dict(
     OPENAPI, config=schemathesis.Config.from_dict({"phases": {"coverage": {"enabled": False}}})
 )
 
 
-@fuzzing_only.parametrize()
+@quick_schema.parametrize()
 @settings(fuzz_settings, max_examples=QUICK_EXAMPLES_PER_OPERATION)
 def test_no_request_is_answered_with_a_server_error(case, credentials, app):
     case.call_and_validate(
