@@ -16,6 +16,12 @@ test: system-browser venv services
 	ruff check .
 	pytest $(PYTEST_ARGS)
 
+# The long runs `make test` leaves out: the tests marked soak, and every Hypothesis test (the fuzz tests read
+# PMS_FUZZ_EXAMPLES through tests/reliability/fuzzing.py) with ten times the examples.
+.PHONY: soak
+soak: system venv services
+	PMS_FUZZ_EXAMPLES=10000 pytest -m "soak or hypothesis" --timeout 3600 $(PYTEST_ARGS)
+
 bench: system venv services
 	$(PY) -m bench
 

@@ -46,6 +46,7 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=200_000, help="pipeline: pack rows to ingest")
     parser.add_argument("--seconds", type=float, default=20.0, help="http: how long to post")
     parser.add_argument("--clients", type=int, default=8, help="http: concurrent connections")
+    parser.add_argument("--tail-seconds", type=float, default=60.0, help="http: open-loop seconds (0: none)")
     parser.add_argument("--web-days", type=int, default=30, help="web: days of 5-second data for 48 packs")
     parser.add_argument("--keep-database", action="store_true", help="leave the benchmark database behind")
     options = parser.parse_args(argv)
