@@ -154,6 +154,10 @@ SPECTACULAR_SETTINGS = {
         "Status": "assets.models.Status",
         "RestingStatus": "assets.serializers.RESTING_STATUS_CHOICES",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "pms_site.openapi.document_error_responses",
+    ],
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
