@@ -89,6 +89,12 @@ class AssetAdmin(NoDeleteMixin, SimpleHistoryAdmin):
         # A revert would write around the services and their rules: history is for reading.
         return True
 
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # simple-history saves a POSTed version even with reverts disabled, for anyone who may view it.
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
     def get_urls(self):
         extra = [
             path(
@@ -190,6 +196,11 @@ class ComponentAdmin(AssetAdmin):
         if changed:
             self.message_user(request, f"Status set on {changed} components.", messages.SUCCESS)
         return None
+
+
+# simple-history names its manager on the concrete model's options only; its admin history pages look it up
+# on the model registered, here the Case proxy.
+Case._meta.simple_history_manager_attribute = Component._meta.simple_history_manager_attribute
 
 
 @admin.register(Case)

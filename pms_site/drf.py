@@ -3,13 +3,19 @@
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from rest_framework import pagination, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
+
+
+class LimitOffsetPagination(pagination.LimitOffsetPagination):
+    """``?limit=`` above this is taken as this: one page never reads the whole table."""
+
+    max_limit = 1000
 
 
 def exception_handler(exc, context):
