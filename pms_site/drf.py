@@ -3,24 +3,13 @@
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import pagination, renderers, status
+from rest_framework import pagination, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
-
-
-class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
-    """DRF's HTML pages set inline styles in their templates and scripts: the Content Security Policy allows
-    inline styles (never scripts) on these pages only."""
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        response = (renderer_context or {}).get("response")
-        if response is not None:
-            response._csp_update = {"style-src": ["'unsafe-inline'"]}  # what csp.decorators.csp_update sets
-        return super().render(data, accepted_media_type, renderer_context)
 
 
 class LimitOffsetPagination(pagination.LimitOffsetPagination):

@@ -183,10 +183,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "pms_site.drf.LimitOffsetPagination",
-    # The browsable API with the inline styles it needs allowed (see pms_site.drf).
+    # The browsable API with the inline styles it needs allowed (see pms_site.renderers).
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "pms_site.drf.BrowsableAPIRenderer",
+        "pms_site.renderers.BrowsableAPIRenderer",
     ],
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -111,6 +112,15 @@ def build_world():
     )  # fmt: skip
     WorkerHeartbeat.objects.create(hostname="worker@test", beat_at=now)
     Token.objects.create(user=users[MANAGER])
+    login = {
+        "user_agent": "test",
+        "ip_address": "127.0.0.1",
+        "username": "nobody",
+        "path_info": "/accounts/login/",
+    }
+    AccessAttempt.objects.create(**login, get_data="", post_data="", failures_since_start=1)
+    AccessFailureLog.objects.create(**login)
+    AccessLog.objects.create(**login)
     return World(
         site_a=site_a,
         site_b=site_b,
@@ -214,7 +224,7 @@ PAGES = {
     "admin/autocomplete/": ("/admin/autocomplete/", NOBODY, STAFF),
     "admin/jsi18n/": ("/admin/jsi18n/", STAFF, STAFF),
     "admin/r/<path:content_type_id>/<path:object_id>/": ("/admin/r/{site_type}/{w.site_a.pk}/", STAFF, STAFF),
-    "admin/^(?P<app_label>auth|authtoken|assets|telemetry|alarms)/$": ("/admin/assets/", STAFF, STAFF),
+    "admin/^(?P<app_label>auth|authtoken|assets|telemetry|alarms|axes)/$": ("/admin/assets/", STAFF, STAFF),
     "admin/(?P<url>.*)$": ("/admin/no-such-page/", STAFF, STAFF),
     "admin/auth/user/<id>/password/": ("/admin/auth/user/{w.users[M].pk}/password/", NOBODY, NOBODY),
     "admin/assets/component/receive/": ("/admin/assets/component/receive/", WAREHOUSE, WAREHOUSE),
@@ -253,6 +263,10 @@ ADMIN_MODELS = {
     "telemetry.workerheartbeat": AdminRights(view=NOBODY),
     "alarms.alarmthreshold": VIEW_ONLY,
     "alarms.alarm": VIEW_ONLY,
+    # django-axes' login attempts (delete one to lift a lockout): for superusers.
+    "axes.accessattempt": AdminRights(view=NOBODY),
+    "axes.accesslog": AdminRights(view=NOBODY),
+    "axes.accessfailurelog": AdminRights(view=NOBODY),
 }
 
 
