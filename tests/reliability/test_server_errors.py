@@ -134,3 +134,38 @@ def test_a_chart_or_export_range_with_an_impossible_offset_is_a_400(client, view
     assert response.status_code == 400
     assert "start" in response.content.decode()
     assert "UTC offset" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/admin/assets/installation/?installed_at__gte=2024-01-01T00:00:00%2B23:59",
+        "/admin/assets/installation/?installed_at__lt=9999-12-31T23:59:59-14:00",
+        "/admin/assets/installation/?installed_at__year=99999",
+        "/admin/assets/componentevent/?occurred_at__gte=2024-01-01T00:00:00%2B23:59",
+        "/admin/alarms/alarm/?raised_at__gte=2024-01-01T00:00:00%2B23:59",
+        "/admin/alarms/alarm/?raised_at__year=99999",
+    ],
+)
+def test_an_admin_time_filter_postgresql_cannot_take_is_a_400(client, query):
+    client.raise_request_exception = False
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    assert client.get(query).status_code == 400
+
+
+def test_an_admin_time_filter_within_range_still_filters(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.get("/admin/assets/installation/?installed_at__gte=2024-01-01T00:00:00%2B07:00")
+
+    assert response.status_code == 200
+
+
+def test_a_case_id_with_a_nul_character_is_not_found(client):
+    client.force_login(UserFactory(groups=["Manager", "Field engineer"]))
+
+    assert client.get("/cases/01%0002/").status_code == 404
+    page = client.get("/field/find-case/", {"case": "01\x0002"})
+    assert page.status_code == 200
+    assert "There is no case with Case id" in page.content.decode()
