@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
@@ -119,3 +120,29 @@ def test_main_pages_work_under_the_policy_without_a_violation(
     context.close()
 
     assert violations == [], "\n".join(violations)
+
+
+def test_the_lockout_page_explains_itself_under_the_policy(browser, live_server):
+    UserFactory(username="mgr", groups=["Manager"])
+    context = browser.new_context(viewport={"width": 375, "height": 740})
+    context.add_init_script(REPORT_VIOLATIONS)
+    page = context.new_page()
+    violations = []
+    page.on("console", lambda message: violations.append(message.text) if "CSP" in message.text else None)
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        page.get_by_label("Username").fill("mgr")
+        page.get_by_label("Password").fill(f"wrong {attempt}")
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_load_state("networkidle")
+
+    expect(page.get_by_role("heading", name="Too many failed log-ins")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "csp-lockout-375.png"), full_page=True)
+    page.get_by_role("link", name="Back to the log-in page").click()
+    page.get_by_label("Username").fill("mgr")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Too many failed log-ins")).to_be_visible()
+    context.close()
+    assert violations == []
