@@ -4,11 +4,12 @@ from django.core.exceptions import ValidationError
 from alarms.models import Alarm, AlarmThreshold
 from alarms.permissions import ACKNOWLEDGE_ALARMS
 from alarms.services import alarm_acknowledge
+from assets.admin import StorableTimeLookupsMixin
 from telemetry.admin import ReadOnlyAdmin
 
 
 @admin.register(AlarmThreshold)
-class AlarmThresholdAdmin(admin.ModelAdmin):
+class AlarmThresholdAdmin(StorableTimeLookupsMixin, admin.ModelAdmin):
     list_display = [
         "kind",
         "site",
@@ -30,7 +31,7 @@ class AlarmThresholdAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alarm)
-class AlarmAdmin(ReadOnlyAdmin):
+class AlarmAdmin(StorableTimeLookupsMixin, ReadOnlyAdmin):
     """Alarms are written by the evaluation only; here they are looked at and acknowledged (kept for good)."""
 
     list_display = [

@@ -17,9 +17,9 @@ from alarms.permissions import ACKNOWLEDGE_ALARMS, VIEW_ALARMS
 PAGE_SIZE = 50
 
 
-@require_GET
 @login_required
 @permission_required(VIEW_ALARMS, raise_exception=True)
+@require_GET
 def alarm_list(request):
     data = request.GET.copy()
     data.setdefault("state", Alarm.State.ACTIVE)
@@ -28,8 +28,8 @@ def alarm_list(request):
     return render(request, "alarms/alarm_list.html", {"filter": filterset, "page": page})
 
 
-@require_POST
 @permission_required(ACKNOWLEDGE_ALARMS, raise_exception=True)
+@require_POST
 def alarm_acknowledge(request, pk):
     """Acknowledge one alarm, then go back to the page the button was on."""
     alarm = get_object_or_404(Alarm, pk=pk)

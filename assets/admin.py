@@ -1,11 +1,15 @@
 """The Django admin for warehouse staff. Every write goes through assets.services."""
 
+from csp.decorators import csp_update
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.db.models.constants import LOOKUP_SEP
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from simple_history.admin import SimpleHistoryAdmin
 
 from assets import permissions, selectors, services
@@ -15,6 +19,7 @@ from assets.forms import (
     ReceiveShipmentForm,
     SiteCreateForm,
     StatusChangeForm,
+    StorableDateTimeField,
     add_service_errors,
 )
 from assets.models import Case, Component, ComponentEvent, Installation, Position, Site
@@ -32,6 +37,33 @@ class CurrentSiteFilter(admin.SimpleListFilter):
         if site is None:
             return queryset
         return queryset.filter(pk__in=selectors.components_on_site(site).values("pk"))
+
+
+COMPARISONS = {"", "exact", "gt", "gte", "lt", "lte"}
+
+
+def storable_time_lookup(transform, value):
+    """Whether PostgreSQL can take ``value`` for this lookup on a date-time field."""
+    if transform == "year":
+        return value.isdigit() and 1 <= int(value) <= 9999
+    if transform in COMPARISONS:
+        try:
+            StorableDateTimeField().clean(value)
+        except ValidationError:
+            return False
+    return True
+
+
+class StorableTimeLookupsMixin:
+    """A list filter on a time with a value PostgreSQL cannot take (a UTC offset of 16 hours or more, a year
+    beyond 9999) is refused with a 400, before it reaches the database."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        name, _, transform = lookup.partition(LOOKUP_SEP)
+        field = next((field for field in self.model._meta.fields if field.name == name), None)
+        if isinstance(field, models.DateTimeField) and not storable_time_lookup(transform, value):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
 
 class NoDeleteMixin:
@@ -81,13 +113,27 @@ class EventInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class AssetAdmin(NoDeleteMixin, SimpleHistoryAdmin):
+BORDER_TOP_0_SHA256 = "XMXSevYjgSjXgRafBFDvtjwX+yyWLrxfso9DcNZ9UXM="  # of the style attribute "border-top: 0"
+
+
+class AssetAdmin(StorableTimeLookupsMixin, NoDeleteMixin, SimpleHistoryAdmin):
     # Extra pages as (route, url name suffix, view method name); the url name is assets_<model>_<suffix>.
     extra_pages = ()
 
     def revert_disabled(self, request, obj=None):
         # A revert would write around the services and their rules: history is for reading.
         return True
+
+    # simple-history's list template has one inline style attribute: the policy allows exactly that one.
+    @method_decorator(csp_update({"style-src-attr": ["'unsafe-hashes'", f"'sha256-{BORDER_TOP_0_SHA256}'"]}))
+    def history_view(self, request, object_id, extra_context=None):
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # simple-history saves a POSTed version even with reverts disabled, for anyone who may view it.
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
     def get_urls(self):
         extra = [
@@ -192,6 +238,11 @@ class ComponentAdmin(AssetAdmin):
         return None
 
 
+# simple-history names its manager on the concrete model's options only; its admin history pages look it up
+# on the model registered, here the Case proxy.
+Case._meta.simple_history_manager_attribute = Component._meta.simple_history_manager_attribute
+
+
 @admin.register(Case)
 class CaseAdmin(ComponentAdmin):
     """Cases, shown as a tree of what they hold."""
@@ -261,7 +312,7 @@ class InstallationAdmin(ReadOnlyMixin, AssetAdmin):
 
 
 @admin.register(ComponentEvent)
-class ComponentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ComponentEventAdmin(StorableTimeLookupsMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["occurred_at", "component", "type", "from_status", "to_status", "user", "reason"]
     list_filter = ["type", "to_status", "occurred_at"]
     search_fields = ["component__serial", "reason", "note"]

@@ -51,6 +51,7 @@ class LocatedComponentViewSet(AssetReadViewSet):
     filterset_class = ComponentFilterSet
 
 
+# Actions take ``format``: the router also routes their ``.json`` form (e.g. receive.json) to them.
 class ComponentViewSet(LocatedComponentViewSet):
     queryset = Component.objects.all()
 
@@ -60,7 +61,7 @@ class ComponentViewSet(LocatedComponentViewSet):
         methods=["post"],
         permission_classes=[permissions.requires(permissions.RECEIVE_COMPONENTS)],
     )
-    def receive(self, request):
+    def receive(self, request, format=None):
         """Receive a shipment: one component in stock per serial, all or none."""
         components = services.components_receive(
             **_validated(ReceiveInputSerializer, request), user=request.user
@@ -73,7 +74,7 @@ class ComponentViewSet(LocatedComponentViewSet):
         methods=["post"],
         permission_classes=[permissions.requires(permissions.SET_COMPONENT_STATUS)],
     )
-    def set_status(self, request, pk=None):
+    def set_status(self, request, pk=None, format=None):
         """Set the status of a component that is not installed."""
         component = services.component_set_status(
             component=self.get_object(), **_validated(SetStatusInputSerializer, request), user=request.user
@@ -104,7 +105,7 @@ class InstallationViewSet(AssetReadViewSet):
 
     @extend_schema(request=InstallInputSerializer, responses={201: InstallationSerializer})
     @action(detail=False, methods=["post"], permission_classes=[permissions.requires(permissions.INSTALL)])
-    def install(self, request):
+    def install(self, request, format=None):
         installation = services.component_install(
             **_validated(InstallInputSerializer, request), user=request.user
         )
@@ -112,7 +113,7 @@ class InstallationViewSet(AssetReadViewSet):
 
     @extend_schema(request=RemoveInputSerializer, responses={200: InstallationSerializer})
     @action(detail=False, methods=["post"], permission_classes=[permissions.requires(permissions.REMOVE)])
-    def remove(self, request):
+    def remove(self, request, format=None):
         installation = services.component_remove(
             **_validated(RemoveInputSerializer, request), user=request.user
         )
@@ -120,7 +121,7 @@ class InstallationViewSet(AssetReadViewSet):
 
     @extend_schema(request=SwapInputSerializer, responses={201: InstallationSerializer})
     @action(detail=False, methods=["post"], permission_classes=[permissions.requires(*permissions.SWAP)])
-    def swap(self, request):
+    def swap(self, request, format=None):
         """Replace the component at a position; answers with the new installation."""
         installation = services.component_swap(**_validated(SwapInputSerializer, request), user=request.user)
         return Response(self.get_serializer(installation).data, status=status.HTTP_201_CREATED)

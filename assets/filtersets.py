@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from assets import selectors
+from assets.forms import StorableIsoDateTimeFilter
 from assets.models import Component, ComponentEvent, Installation, Kind, Position, Site, Status
 
 
@@ -75,7 +76,7 @@ class InstallationFilterSet(django_filters.FilterSet):
     site = django_filters.ModelChoiceFilter(
         queryset=Site.objects.all(), method="filter_site", label="Site (positions on it now)"
     )
-    at = django_filters.IsoDateTimeFilter(method="filter_at", label="Active at (ISO 8601 time)")
+    at = StorableIsoDateTimeFilter(method="filter_at", label="Active at (ISO 8601 time)")
 
     class Meta:
         model = Installation
@@ -92,8 +93,8 @@ class InstallationFilterSet(django_filters.FilterSet):
 class ComponentEventFilterSet(django_filters.FilterSet):
     component = django_filters.NumberFilter(field_name="component_id")
     type = django_filters.ChoiceFilter(choices=ComponentEvent.Type.choices)
-    after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    after = StorableIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    before = StorableIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = ComponentEvent

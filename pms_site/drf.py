@@ -3,7 +3,7 @@
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from rest_framework import pagination, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -12,6 +12,12 @@ from rest_framework.views import set_rollback
 from pms_site.middleware import DATABASE_ERRORS, database_unavailable_response
 
 logger = logging.getLogger(__name__)
+
+
+class LimitOffsetPagination(pagination.LimitOffsetPagination):
+    """``?limit=`` above this is taken as this: one page never reads the whole table."""
+
+    max_limit = 1000
 
 
 def exception_handler(exc, context):

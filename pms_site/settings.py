@@ -130,6 +130,51 @@ STORAGES = {
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# --- Security: HTTPS, a Content Security Policy, login lockout, session expiry ----------------------------
+# DJANGO_HTTPS=1 where the site is served over HTTPS (itself or behind a TLS-terminating proxy, which then
+# names its header in DJANGO_PROXY_SSL_HEADER, e.g. X-Forwarded-Proto): HTTP is redirected, browsers are told
+# to use HTTPS only (HSTS), and cookies are sent over HTTPS only. `make run` serves plain HTTP on 127.0.0.1.
+HTTPS = env_bool("DJANGO_HTTPS")
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000" if HTTPS else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", HTTPS)
+if os.environ.get("DJANGO_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + os.environ["DJANGO_PROXY_SSL_HEADER"].upper().replace("-", "_"),
+        "https",
+    )
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE or HTTPS
+# A session lasts one working shift from login. It is not ended when the browser closes: phones seldom close
+# their browser, so that would not bound it, and a shift's fixed length does.
+SESSION_COOKIE_AGE = int(os.environ.get("DJANGO_SESSION_HOURS", "8")) * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = False
+
+# Scripts, styles and everything else come from this site only; no inline scripts or styles.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# After AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is locked out of the
+# site and admin logins for AXES_COOLOFF_TIME (the answer is 429 with templates/registration/locked_out.html).
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["csp.middleware.CSPMiddleware", "axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes an unauthenticated request a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -138,7 +183,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "pms_site.drf.LimitOffsetPagination",
+    # The browsable API with the inline styles it needs allowed (see pms_site.renderers).
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "pms_site.renderers.BrowsableAPIRenderer",
+    ],
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "pms_site.drf.exception_handler",

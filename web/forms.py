@@ -14,6 +14,7 @@ from django.forms.utils import ErrorList
 from django.utils import timezone
 
 from assets import services
+from assets.forms import StorableDateTimeField
 from assets.models import Component, Kind, Status
 from assets.selectors import component_by_serial, component_in_position_at
 from telemetry import services as telemetry_services
@@ -31,7 +32,7 @@ class ChangeForm(forms.Form):
 
     reason = forms.CharField(max_length=200, help_text="For example: routine swap, cell fault, upgrade.")
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    at = forms.DateTimeField(
+    at = StorableDateTimeField(
         label="When (site local time)",
         required=False,
         help_text="Leave empty for now.",
@@ -214,8 +215,10 @@ class RangeForm(forms.Form):
     range = forms.ChoiceField(
         choices=[(key, key) for key in PRESETS] + [("custom", "custom")], initial="24h", required=False
     )
-    start = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    end = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    start = StorableDateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    end = StorableDateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
 
     def __init__(self, *args, life_start=None, **kwargs):
         """``life_start``: offer the range "life" (from then until now), for a case."""

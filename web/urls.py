@@ -1,7 +1,17 @@
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, register_converter
+from django.urls.converters import StringConverter
 
 from web import views
+
+
+class SerialConverter(StringConverter):
+    """A serial in a path: anything but '/' and NUL (which PostgreSQL cannot compare, and no serial has)."""
+
+    regex = "[^/\x00]+"
+
+
+register_converter(SerialConverter, "serial")
 
 pages = [
     path("", views.home, name="home"),
@@ -10,9 +20,9 @@ pages = [
     path("sites/<int:pk>/live/", views.site_live, name="site-live"),
     path("sites/<int:pk>/series.json", views.site_series, name="site-series"),
     path("sites/<int:pk>/readings.csv", views.export_site, name="site-export"),
-    path("cases/<str:serial>/", views.case_detail, name="case"),
-    path("cases/<str:serial>/series.json", views.case_series, name="case-series"),
-    path("cases/<str:serial>/readings.csv", views.export_case, name="case-export"),
+    path("cases/<serial:serial>/", views.case_detail, name="case"),
+    path("cases/<serial:serial>/series.json", views.case_series, name="case-series"),
+    path("cases/<serial:serial>/readings.csv", views.export_case, name="case-export"),
     path("devices/<int:pk>/readings.csv", views.export_device, name="device-export"),
     path("discrepancies/", views.discrepancies, name="discrepancies"),
     path("field/", views.field_home, name="field-home"),

@@ -287,7 +287,8 @@ def field_home(request):
 @page(FIELD_PERMS)
 def field_find_case(request):
     serial = request.GET.get("case", "").strip()
-    case = Case.objects.filter(serial=serial).first()
+    # PostgreSQL cannot compare a NUL character: no case has one.
+    case = Case.objects.filter(serial=serial).first() if "\x00" not in serial else None
     if case is None:
         sites = Site.objects.all()
         error = f"There is no case with Case id {serial!r}. Check the id engraved on the case."

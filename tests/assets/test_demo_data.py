@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.db import connection
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -25,6 +26,11 @@ pytestmark = pytest.mark.django_db
 # From the gateway sample payloads (shared/samples): PMS-01-001 reports pack 0241 in dock 1 and 0242 in
 # dock 2, MPPT IT6415AD-01-001 and inverter SPI-B2-01-001. They must resolve against the demo site.
 SAMPLE_PACKS = {1: "0241", 2: "0242"}
+
+
+def log_in(username, password):
+    """The user the login page would let in (django-axes needs the login request)."""
+    return authenticate(RequestFactory().post("/accounts/login/"), username=username, password=password)
 
 
 def run_demo_data(**options):
@@ -95,14 +101,14 @@ def test_demo_data_builds_two_complete_sites_once_then_only_ensures_users(tmp_pa
     assert len(password) >= 12
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert f"password: {password}" in output
-    admin = authenticate(username="admin", password=password)
+    admin = log_in(username="admin", password=password)
     assert admin.is_superuser
     for username, group in (
         ("warehouse", "Warehouse"),
         ("engineer", "Field engineer"),
         ("manager", "Manager"),
     ):
-        user = authenticate(username=username, password=password)
+        user = log_in(username=username, password=password)
         assert [g.name for g in user.groups.all()] == [group]
         assert not user.is_superuser
 
@@ -168,7 +174,7 @@ def test_demo_data_builds_two_complete_sites_once_then_only_ensures_users(tmp_pa
         get_user_model().objects.count(),
     ) == counts
     assert password_file.read_text().strip() == password
-    assert authenticate(username="engineer", password=password)
+    assert log_in(username="engineer", password=password)
 
     without_users = run_demo_data()
     assert "password" not in without_users
@@ -179,9 +185,9 @@ def test_a_new_password_file_resets_the_demo_users_passwords(tmp_path):
     get_user_model().objects.create_user(username="manager", password="old password")
     run_demo_data(admin_password_file=tmp_path / "first")
     first = (tmp_path / "first").read_text().strip()
-    assert authenticate(username="manager", password=first)
+    assert log_in(username="manager", password=first)
     run_demo_data(admin_password_file=tmp_path / "second")
     second = (tmp_path / "second").read_text().strip()
     assert second != first
-    assert authenticate(username="manager", password=second)
-    assert authenticate(username="manager", password=first) is None
+    assert log_in(username="manager", password=second)
+    assert log_in(username="manager", password=first) is None

@@ -40,7 +40,9 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # Playwright's wait_for_function evaluates text in the page, which the Content Security Policy refuses;
+    # these tests bypass it (tests/reliability/test_security_browser.py walks the pages under it).
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(15000)
     yield page
