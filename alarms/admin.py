@@ -31,7 +31,7 @@ class AlarmThresholdAdmin(StorableTimeLookupsMixin, admin.ModelAdmin):
 
 
 @admin.register(Alarm)
-class AlarmAdmin(StorableTimeLookupsMixin, ReadOnlyAdmin):
+class AlarmAdmin(ReadOnlyAdmin):
     """Alarms are written by the evaluation only; here they are looked at and acknowledged (kept for good)."""
 
     list_display = [

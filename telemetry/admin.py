@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
+from assets.admin import StorableTimeLookupsMixin
 from telemetry import services, tokens
 from telemetry.models import (
     DeviceState,
@@ -24,7 +25,7 @@ from telemetry.models import (
 ROTATION_OVERLAP = timedelta(hours=1)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(StorableTimeLookupsMixin, admin.ModelAdmin):
     """Written only by the ingest pipeline."""
 
     show_full_result_count = False
@@ -99,7 +100,7 @@ class QuarantinedRecordAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Discrepancy)
-class DiscrepancyAdmin(admin.ModelAdmin):
+class DiscrepancyAdmin(StorableTimeLookupsMixin, admin.ModelAdmin):
     list_display = [
         "case", "kind", "observed_site", "observed_dock", "recorded_site", "recorded_dock",
         "first_seen", "last_seen", "sample_count", "status",
@@ -135,7 +136,7 @@ class DeviceStateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(GatewayToken)
-class GatewayTokenAdmin(admin.ModelAdmin):
+class GatewayTokenAdmin(StorableTimeLookupsMixin, admin.ModelAdmin):
     list_display = [
         "name", "site", "prefix", "created_at", "created_by", "revoked_at", "expires_at", "last_used_at",
         "last_used_from",

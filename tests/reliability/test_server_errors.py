@@ -145,6 +145,10 @@ def test_a_chart_or_export_range_with_an_impossible_offset_is_a_400(client, view
         "/admin/assets/componentevent/?occurred_at__gte=2024-01-01T00:00:00%2B23:59",
         "/admin/alarms/alarm/?raised_at__gte=2024-01-01T00:00:00%2B23:59",
         "/admin/alarms/alarm/?raised_at__year=99999",
+        "/admin/telemetry/ingestbatch/?received_at__gte=2024-01-01T00:00:00%2B23:59",
+        "/admin/telemetry/quarantinedrecord/?replayed_at__lt=9999-12-31T23:59:59-14:00",
+        "/admin/telemetry/discrepancy/?first_seen__gte=2024-01-01T00:00:00%2B23:59",
+        "/admin/telemetry/gatewaytoken/?expires_at__year=99999",
     ],
 )
 def test_an_admin_time_filter_postgresql_cannot_take_is_a_400(client, query):
