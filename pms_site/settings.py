@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "assets",
     "telemetry",
@@ -204,6 +205,10 @@ SPECTACULAR_SETTINGS = {
         "Status": "assets.models.Status",
         "RestingStatus": "assets.serializers.RESTING_STATUS_CHOICES",
     },
+    # Swagger UI and ReDoc served from this site (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "pms_site.openapi.document_error_responses",
