@@ -35,7 +35,7 @@ POSTS_DURING_OUTAGE = 3
 DOCKS = 4
 NO_PERSISTENCE = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 class RedisServer:

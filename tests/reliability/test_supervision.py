@@ -13,6 +13,8 @@ import signal
 import subprocess
 from datetime import datetime
 
+import pytest
+
 from tests.conftest import ROOT, wait_until
 
 EVENT = re.compile(r"^(\S+ \S+) \w+ (\w+): '?(\w+)'?(?: with pid (\d+))?")
@@ -54,6 +56,7 @@ def process_group(pgid):
     return members
 
 
+@pytest.mark.worker
 def test_a_killed_process_comes_back_a_crashing_one_backs_off_and_sigterm_leaves_nothing(tmp_path):
     log_path = tmp_path / "log" / "supervisord.log"
     worker = (
