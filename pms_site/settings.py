@@ -224,6 +224,33 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Broker outages: the worker reconnects for as long as it takes, and nothing waits on a dead Redis for
+# seconds (tests/reliability/test_broker_outage.py). Landed batches are safe in PostgreSQL meanwhile: the
+# ingest sweep queues again what a down broker did not take.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # default 100 (about 50 min), then the worker would exit
+# Kombu's publisher retries a refused connection, sleeping 2 s, 4 s... until this timeout (default 4 s): a
+# publish to a down broker took 6 s. max_retries=0 below makes it fail at once; this only bounds the rest.
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECT_TIMEOUT_S", "1"))
+# A running acks-late task is left to finish when the connection drops (its work is idempotent: a done batch
+# is skipped if the message comes again); set explicitly, as Celery 6 changes the default.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_BROKER_TRANSPORT_OPTIONS |= {
+    # Publishing gives up on the first refused connection instead of retrying it for seconds; Celery's own
+    # publish retry (task_publish_retry_policy: 3 tries, 0.2 s apart) and the sweep cover the rest. The
+    # worker's consumer reconnects by its own loop (above), not by this option.
+    "max_retries": 0,
+    # Connecting to Redis takes a millisecond on a LAN: a broker that does not answer SYN in 1 s is down.
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    # A command (publish, ack) on a Redis that hangs or vanished without closing the connection would wait
+    # for ever without a timeout; Redis answers within milliseconds.
+    "socket_timeout": float(os.environ.get("CELERY_BROKER_SOCKET_TIMEOUT_S", "2")),
+    # No resend after a timeout: the command may have run (a second LPUSH would queue the task twice), and
+    # a resend doubles the wait.
+    "retry_on_timeout": False,
+    # Idle connections are PINGed before use after this many seconds, and kombu drops a BRPOP or pub/sub
+    # connection that went silent: a half-open connection is found in ~brpop_timeout + 2 x 10 s (not 51 s).
+    "health_check_interval": 10,
+}
 # Celery's Django fixup closes the database connection around every task unless told to reuse it; a new
 # connection costs more than most tasks (measured: a no-op task ran at 46/s, 55% of it connecting).
 CELERY_DB_REUSE_MAX = 500

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: migrate, prepare the demo, then serve the web app with a Celery worker, beat and the live
-# telemetry feed. Ctrl-C stops all of them.
+# telemetry feed, supervised (scripts/supervise.sh): one that exits is restarted; Ctrl-C stops all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -17,31 +17,15 @@ $PY manage.py demo_data --admin-password-file var/secrets/admin_password
 echo "==> Simulated telemetry: filling the last day (only what is not stored yet)"
 $PY manage.py simulate --backfill-days 1
 
-pids=()
-stop_all() {
-    trap - INT TERM EXIT
-    echo
-    echo "==> Stopping"
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    wait "${pids[@]}" 2>/dev/null || true
-}
-trap 'stop_all; exit 130' INT TERM
-trap stop_all EXIT
-
-.venv/bin/celery -A pms_site worker --loglevel=INFO --concurrency=2 >"$LOG_DIR/worker.log" 2>&1 &
-pids+=($!)
-.venv/bin/celery -A pms_site beat --loglevel=INFO --schedule var/celerybeat-schedule >"$LOG_DIR/beat.log" 2>&1 &
-pids+=($!)
-.venv/bin/gunicorn pms_site.wsgi --config pms_site/gunicorn.conf.py --bind "$HOST:$PORT" --access-logfile - \
-    >"$LOG_DIR/web.log" 2>&1 &
-pids+=($!)
-$PY manage.py simulate --live >"$LOG_DIR/simulator.log" 2>&1 &
-pids+=($!)
-
 echo
 echo "==> PMS Sites is running at http://$HOST:$PORT/  (admin: http://$HOST:$PORT/admin/)"
 echo "    Log in as: admin / $(cat var/secrets/admin_password)"
-echo "    Logs: $LOG_DIR/{web,worker,beat,simulator}.log     Ctrl-C stops everything."
-wait -n "${pids[@]}" || true
-echo "==> A process exited unexpectedly; stopping the others. See $LOG_DIR/" >&2
-exit 1
+echo "    Logs: $LOG_DIR/{web,worker,beat,simulator}.log (restarts: supervisord.log)     Ctrl-C stops everything."
+echo
+# supervisord starts them, restarts one that exits (with backoff) and stops them all on Ctrl-C or SIGTERM.
+BIN=$PWD/.venv/bin
+exec scripts/supervise.sh var "$LOG_DIR" \
+    "web=$BIN/gunicorn pms_site.wsgi --config pms_site/gunicorn.conf.py --bind $HOST:$PORT --access-logfile -" \
+    "worker=$BIN/celery -A pms_site worker --loglevel=INFO --concurrency=2" \
+    "beat=$BIN/celery -A pms_site beat --loglevel=INFO --schedule var/celerybeat-schedule" \
+    "simulator=$BIN/python manage.py simulate --live"
