@@ -2,7 +2,7 @@
 
 drf-spectacular documents an operation's success answer; the errors come from shared machinery (DRF's
 authentication, permissions, parsers, filters and ``pms_site/drf.py``), so they are documented here rather
-than on every view. An operation that documents an error itself (the ingest endpoint) keeps its own text.
+than on every view. An operation that documents its errors itself (the ingest endpoint) keeps its own list.
 """
 
 ERROR_SCHEMA = {
@@ -24,6 +24,9 @@ def document_error_responses(result, generator, request, public):
         for method, operation in operations.items():
             if method not in HTTP_METHODS:
                 continue
+            responses = operation.setdefault("responses", {})
+            if any(code.startswith("4") for code in responses):
+                continue
             errors = {
                 "400": "A query parameter or a field of the body is invalid; the answer names it.",
                 "503": "The database is unavailable; try again after Retry-After seconds.",
@@ -33,7 +36,6 @@ def document_error_responses(result, generator, request, public):
                 errors["403"] = "The credentials are valid, but this role may not do this."
             if "{" in path:
                 errors["404"] = "No object has this id."
-            responses = operation.setdefault("responses", {})
             for code, description in errors.items():
                 responses.setdefault(code, _error(description))
     return result
