@@ -14,7 +14,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from alarms.selectors import AlarmCounts, case_alarm_counts, site_alarm_counts
-from assets.constants import pms_dock_number
+from assets.constants import CELL_BLOCKS_PER_CASE, pms_dock_number
 from assets.models import Component, ComponentEvent, Installation, Kind, Position, Site, Status
 from assets.selectors import location_of_position, sites_installed_at
 from telemetry.models import PackState
@@ -350,6 +350,7 @@ def cell_heatmap(layout):
         "fet_open": [list(dock.reading.fet_open) for dock in docks],
         "median": median,
         "cells": cells,
+        "cells_per_pack": CELL_BLOCKS_PER_CASE,
     }
 
 
