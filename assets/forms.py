@@ -9,15 +9,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from assets import selectors, services
-from assets.models import (
-    CELL_BLOCKS_PER_CASE,
-    FETS_PER_BOARD,
-    PLACEMENT,
-    Component,
-    ControllerType,
-    Kind,
-    Site,
-)
+from assets.constants import CELL_BLOCKS_PER_CASE, FETS_PER_BOARD
+from assets.models import PLACEMENT, Component, ControllerType, Kind, Site
 
 RESTING_STATUS_CHOICES = [(status.value, status.label) for status in services.RESTING_STATUSES]
 # The separators services.parse_serials accepts between the serial and the columns after it.
@@ -158,16 +151,17 @@ def _components_from_serials(text, kind, *, expected, field_label):
 class AssembleCaseForm(forms.Form):
     case = forms.CharField(label="Case id", max_length=64)
     cell_blocks = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 14, "cols": 30}),
-        help_text=f"The {CELL_BLOCKS_PER_CASE} cell block serials, one per line, in position order 1-14.",
+        widget=forms.Textarea(attrs={"rows": CELL_BLOCKS_PER_CASE, "cols": 30}),
+        help_text=f"The {CELL_BLOCKS_PER_CASE} cell block serials, one per line, in position order "
+        f"1-{CELL_BLOCKS_PER_CASE}.",
     )
     acq_board = forms.CharField(label="Acquisition board", max_length=64)
     fet_board = forms.CharField(label="FET board", max_length=64)
     fets = forms.CharField(
         label="FETs",
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 30}),
+        widget=forms.Textarea(attrs={"rows": FETS_PER_BOARD, "cols": 30}),
         required=False,
-        help_text=f"Optional: the FET board's {FETS_PER_BOARD} FET serials, positions 1-2.",
+        help_text=f"Optional: the FET board's {FETS_PER_BOARD} FET serials, positions 1-{FETS_PER_BOARD}.",
     )
 
     def _single(self, field, kind):

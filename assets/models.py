@@ -23,6 +23,18 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from assets.constants import (
+    CELL_BLOCKS_PER_CASE,
+    FETS_PER_BOARD,
+    MAX_CABINETS,
+    MAX_DEVICES,
+    MAX_DOCKS,
+    MIN_DOCKS,
+)
+
+# Until the ingest's identity resolution imports it from assets.constants.
+from assets.constants import pms_dock_number as pms_dock_number
+
 
 class Kind(models.TextChoices):
     CABINET = "cabinet", "Cabinet"
@@ -53,33 +65,17 @@ class ControllerType(models.TextChoices):
 # Where each kind of component goes: the kind of its parent (None: directly on a site) and the
 # highest position number. Docks are the exception: their count is the busbar's own dock_count.
 PLACEMENT = {
-    Kind.CABINET: (None, 4),
-    Kind.MPPT: (None, 16),
-    Kind.INVERTER: (None, 16),
+    Kind.CABINET: (None, MAX_CABINETS),
+    Kind.MPPT: (None, MAX_DEVICES),
+    Kind.INVERTER: (None, MAX_DEVICES),
     Kind.CONTROLLER: (Kind.CABINET, 1),
     Kind.BUSBAR: (Kind.CABINET, 1),
-    Kind.CASE: (Kind.BUSBAR, 12),
-    Kind.CELL_BLOCK: (Kind.CASE, 14),
+    Kind.CASE: (Kind.BUSBAR, MAX_DOCKS),
+    Kind.CELL_BLOCK: (Kind.CASE, CELL_BLOCKS_PER_CASE),
     Kind.ACQ_BOARD: (Kind.CASE, 1),
     Kind.FET_BOARD: (Kind.CASE, 1),
-    Kind.FET: (Kind.FET_BOARD, 2),
+    Kind.FET: (Kind.FET_BOARD, FETS_PER_BOARD),
 }
-CELL_BLOCKS_PER_CASE = 14
-FETS_PER_BOARD = 2
-MIN_DOCKS, MAX_DOCKS = 4, 12
-MAX_CABINETS = 4
-# Telemetry reports one dock number per PMS. Cabinet c's local dock d is PMS dock (c - 1) * 12 + d, so the
-# number stays stable whatever the size of the busbars. A single-cabinet site reports its local docks as-is.
-PMS_DOCK_STRIDE = MAX_DOCKS
-
-
-def pms_dock_number(cabinet_number, dock_number):
-    return (cabinet_number - 1) * PMS_DOCK_STRIDE + dock_number
-
-
-def split_pms_dock_number(pms_dock):
-    """PMS-wide dock number -> (cabinet number, dock number on that cabinet's busbar)."""
-    return (pms_dock - 1) // PMS_DOCK_STRIDE + 1, (pms_dock - 1) % PMS_DOCK_STRIDE + 1
 
 
 def validate_time_zone(value):

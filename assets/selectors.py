@@ -1,23 +1,16 @@
 """Reads of the asset model. Each "as of T" question is one indexed query."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from assets.models import (
-    PLACEMENT,
-    Case,
-    Component,
-    Installation,
-    Kind,
-    Position,
-    Site,
-    pms_dock_number,
-    split_pms_dock_number,
-)
+from assets.constants import pms_dock_number, split_pms_dock_number
+from assets.models import PLACEMENT, Case, Component, Installation, Kind, Position, Site
 
 
 def active_at(at):
@@ -133,6 +126,113 @@ def location_of_component(component, at=None):
     """Where ``component`` was at ``at``, or None when it was not installed."""
     installation = installation_at(component=component, at=at)
     return location_of_position(installation.position, at) if installation else None
+
+
+# --- What is installed on sites at a time ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstalledDock:
+    """One dock of a cabinet's busbar and the case in it (None: empty)."""
+
+    position: Position
+    cabinet_number: int
+    case: Component | None
+
+    @property
+    def pms_dock(self) -> int:
+        return pms_dock_number(self.cabinet_number, self.position.number)
+
+
+@dataclass(frozen=True)
+class InstalledCabinet:
+    position: Position
+    cabinet: Component
+    busbar: Component | None
+    docks: tuple[InstalledDock, ...]  # every dock of the busbar, by number
+
+    @property
+    def number(self) -> int:
+        return self.position.number
+
+
+@dataclass(frozen=True)
+class SiteInstalled:
+    """What a site held at one instant: its cabinets (by number) down to the docks, and its devices."""
+
+    cabinets: tuple[InstalledCabinet, ...] = ()
+    mppts: tuple[Component, ...] = ()  # by position number
+    inverters: tuple[Component, ...] = ()
+
+    @property
+    def cases(self) -> tuple[InstalledDock, ...]:
+        """The docks holding a case, in cabinet then dock order."""
+        return tuple(dock for cabinet in self.cabinets for dock in cabinet.docks if dock.case is not None)
+
+
+def sites_installed_at(*, site_ids: Iterable[int], at: datetime | None) -> dict[int, SiteInstalled]:
+    """{site id: SiteInstalled} at ``at``, or as recorded now (the open installations) when ``at`` is None.
+
+    Two queries whatever the number of sites: the positions of the sites, of their cabinets and of their
+    busbars' docks (each level through the installations at that instant), then what filled each of them.
+    """
+    site_ids = list(site_ids)
+    in_place = Q(removed_at__isnull=True) if at is None else active_at(at)
+    cabinets = Installation.objects.filter(
+        in_place, position_kind=Kind.CABINET, position__site_id__in=site_ids
+    ).values("component_id")
+    busbars = Installation.objects.filter(
+        in_place, position_kind=Kind.BUSBAR, position__parent__in=cabinets
+    ).values("component_id")
+    positions = Position.objects.filter(
+        Q(site_id__in=site_ids, kind__in=[Kind.CABINET, Kind.MPPT, Kind.INVERTER])
+        | Q(parent__in=cabinets, kind=Kind.BUSBAR)
+        | Q(parent__in=busbars, kind=Kind.CASE)
+    ).prefetch_related(
+        Prefetch(
+            "installations",
+            queryset=Installation.objects.filter(in_place).select_related("component"),
+            to_attr="in_place",
+        )
+    )
+    by_parent, on_site = {}, {}
+    for position in sorted(positions, key=lambda position: position.number):
+        position.occupant = position.in_place[0].component if position.in_place else None
+        if position.site_id is not None:
+            on_site.setdefault(position.site_id, []).append(position)
+        else:
+            by_parent.setdefault(position.parent_id, []).append(position)
+    return {site_id: _site_installed(on_site.get(site_id, []), by_parent) for site_id in site_ids}
+
+
+def _site_installed(positions, by_parent):
+    cabinets = []
+    for position in positions:
+        if position.kind != Kind.CABINET or position.occupant is None:
+            continue
+        busbar = next((p.occupant for p in by_parent.get(position.occupant.pk, [])), None)
+        docks = by_parent.get(busbar.pk, []) if busbar else []
+        cabinets.append(
+            InstalledCabinet(
+                position=position,
+                cabinet=position.occupant,
+                busbar=busbar,
+                docks=tuple(
+                    InstalledDock(position=dock, cabinet_number=position.number, case=dock.occupant)
+                    for dock in docks
+                ),
+            )
+        )
+
+    def devices(kind):
+        return tuple(p.occupant for p in positions if p.kind == kind and p.occupant is not None)
+
+    return SiteInstalled(cabinets=tuple(cabinets), mppts=devices(Kind.MPPT), inverters=devices(Kind.INVERTER))
+
+
+def site_installed_at(*, site: Site, at: datetime | None) -> SiteInstalled:
+    """What ``site`` held at ``at`` (None: as recorded now); see ``sites_installed_at``."""
+    return sites_installed_at(site_ids=[site.pk], at=at)[site.pk]
 
 
 def component_by_serial(kind, serial):

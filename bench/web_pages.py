@@ -20,7 +20,8 @@ from bench import Figure
 from bench.fixtures import bench_site
 from telemetry.models import PackReading, PackState
 from telemetry.rollups import refresh_all_rollups
-from web.selectors import cell_series, resolution, site_layout
+from telemetry.series import cell_series, series_resolution
+from web.selectors import site_layout
 
 PACKS = 48
 REPEATS = 15
@@ -123,7 +124,7 @@ def run(options):
     series_url = reverse("web:site-series", args=[site.pk])
     case = PackState.objects.filter(site=site).first().case
     case_series_url = reverse("web:case-series", args=[case.serial])
-    month = resolution(end - timedelta(days=30), end)
+    month = series_resolution(start=end - timedelta(days=30), end=end)
     with override_settings(STORAGES=PLAIN_STATIC):
         figures = [
             Figure("packs", packs, "packs"),

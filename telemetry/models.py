@@ -21,6 +21,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
+from assets.constants import CELL_BLOCKS_PER_CASE, FETS_PER_BOARD, LOAD_OUTPUTS, PACK_TEMPS, PV_INPUTS
 from assets.models import Component, Installation, Site
 
 
@@ -220,11 +221,13 @@ class PackValues(models.Model):
     dock = models.PositiveSmallIntegerField(help_text="PMS-wide dock number, as reported.")
     volts = RealField()
     amps = RealField()
-    temps = real_array(3)
-    cell_volts = real_array(14)
-    open_cells = ArrayField(models.SmallIntegerField(), help_text="Numbers (1-14) of open cells.")
-    fet_open = ArrayField(models.SmallIntegerField(), help_text="Numbers (1-2) of open FETs.")
-    fet_temps = real_array(2)
+    temps = real_array(PACK_TEMPS)
+    cell_volts = real_array(CELL_BLOCKS_PER_CASE)
+    open_cells = ArrayField(
+        models.SmallIntegerField(), help_text=f"Numbers (1-{CELL_BLOCKS_PER_CASE}) of open cells."
+    )
+    fet_open = ArrayField(models.SmallIntegerField(), help_text=f"Numbers (1-{FETS_PER_BOARD}) of open FETs.")
+    fet_temps = real_array(FETS_PER_BOARD)
 
     class Meta:
         abstract = True
@@ -240,12 +243,12 @@ class PackValues(models.Model):
 class DeviceValues(models.Model):
     """The measured values of one MPPT or inverter sample."""
 
-    pv_volts = real_array(2)
-    pv_amps = real_array(2)
+    pv_volts = real_array(PV_INPUTS)
+    pv_amps = real_array(PV_INPUTS)
     batt_volts = RealField()
     batt_amps = RealField()
-    load_volts = real_array(2)
-    load_amps = real_array(2)
+    load_volts = real_array(LOAD_OUTPUTS)
+    load_amps = real_array(LOAD_OUTPUTS)
 
     class Meta:
         abstract = True
@@ -353,10 +356,10 @@ class PackRollup(models.Model):
     cell_max = RealField(help_text="Highest cell voltage in the bucket (cells flagged open left out).")
     cell_delta_max = RealField(help_text="Largest (max cell - min cell) of any one reading.")
     cell_volts_avg = real_array(
-        14,
+        CELL_BLOCKS_PER_CASE,
         null=True,
-        help_text="Average voltage of each cell, 1-14. Empty in rollups computed before it was added: "
-        "refresh_rollups over their range fills it while the raw readings are kept.",
+        help_text=f"Average voltage of each cell, 1-{CELL_BLOCKS_PER_CASE}. Empty in rollups computed "
+        "before it was added: refresh_rollups over their range fills it while the raw readings are kept.",
     )
     temp_max = RealField()
     fet_temp_max = RealField()

@@ -10,9 +10,8 @@ backfills, and ``rollups_refresh_hours`` the hours that readings arriving later 
 the number of readings), so the hourly figures can be re-computed after raw retention has dropped the
 readings.
 
-Pack rollups also keep each cell's average (``cell_volts_avg``, for the per-cell chart of a case's life).
-Cells flagged open are left out of the lowest and highest cell and of the spread, as they are on the pages
-and in the alarms.
+What they keep of each reading is defined in telemetry/measures.py, which the charts read too. Pack rollups
+also keep each cell's average (``cell_volts_avg``, for the per-cell chart of a case's life).
 """
 
 from dataclasses import dataclass
@@ -22,6 +21,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from telemetry.measures import (
+    CELL_AVERAGES_COLUMN,
+    DEVICE_MEASURES,
+    PACK_MEASURES,
+    cell_averages_of_readings,
+    cell_averages_of_rollups,
+)
 from telemetry.models import (
     DeviceKind,
     DeviceRollup1h,
@@ -36,65 +42,26 @@ from telemetry.models import (
 ADVISORY_LOCK_CLASS = 0x524F4C4C  # "ROLL"
 ONE_MINUTE = timedelta(minutes=1)
 ONE_HOUR = timedelta(hours=1)
-CELLS = 14
-CELL_NUMBERS = range(1, CELLS + 1)
-
-
-def closed_cells(function):
-    """SQL: ``function`` (LEAST or GREATEST) of a reading's cells that are not flagged open; NULL when all
-    are. An open cell reads about 0 V, so it is no cell's low or high. Readings without an open cell, nearly
-    all of them, take the cheaper first branch."""
-    every = ", ".join(f"cell_volts[{n}]" for n in CELL_NUMBERS)
-    closed = ", ".join(f"CASE WHEN {n} <> ALL(open_cells) THEN cell_volts[{n}] END" for n in CELL_NUMBERS)
-    return f"CASE WHEN cardinality(open_cells) = 0 THEN {function}({every}) ELSE {function}({closed}) END"
-
-
-def cell_averages(column):
-    """SQL, one per cell: the weighted average of each cell of the rollup column ``column`` (a real[] of
-    CELLS per-cell averages) over the rows aggregated, skipping rows that have none."""
-    return [
-        f"sum({column}[{n}]::float8 * n) / sum(n) FILTER (WHERE {column} IS NOT NULL)" for n in CELL_NUMBERS
-    ]
 
 
 def _array(expressions):
     return f"ARRAY[{', '.join(expressions)}]::real[]"
 
 
-def _stats(name, expression, stats=("min", "avg", "max")):
-    """``name_min`` etc.: (column, aggregate over readings, aggregate over finer rollups)."""
-    rollup_aggregate = {
-        "min": "min({column})",
-        "max": "max({column})",
-        "avg": "sum({column}::float8 * n) / sum(n)",
-    }
+def _columns(measures):
+    """(column, aggregate over readings, aggregate over finer rollups) of each statistic of ``measures``."""
     return [
-        (f"{name}_{stat}", f"{stat}({expression})", rollup_aggregate[stat].format(column=f"{name}_{stat}"))
-        for stat in stats
+        (measure.column(stat), measure.of_readings(stat), measure.of_rollups(stat))
+        for measure in measures
+        for stat in measure.stats
     ]
 
 
-PACK_MEASURES = [
-    *_stats("volts", "volts"),
-    *_stats("amps", "amps"),
-    *_stats("cell", closed_cells("LEAST"), ("min",)),
-    *_stats("cell", closed_cells("GREATEST"), ("max",)),
-    *_stats("cell_delta", f"{closed_cells('GREATEST')} - {closed_cells('LEAST')}", ("max",)),
-    (
-        "cell_volts_avg",
-        _array(f"avg(cell_volts[{n}])" for n in CELL_NUMBERS),
-        _array(cell_averages("cell_volts_avg")),
-    ),
-    *_stats("temp", "GREATEST(temps[1], temps[2], temps[3])", ("max",)),
-    *_stats("fet_temp", "GREATEST(fet_temps[1], fet_temps[2])", ("max",)),
+PACK_COLUMNS = [
+    *_columns(PACK_MEASURES),
+    (CELL_AVERAGES_COLUMN, _array(cell_averages_of_readings()), _array(cell_averages_of_rollups())),
 ]
-DEVICE_MEASURES = [
-    *_stats("pv1_power", "pv_volts[1] * pv_amps[1]", ("avg", "max")),
-    *_stats("pv2_power", "pv_volts[2] * pv_amps[2]", ("avg", "max")),
-    *_stats("batt_volts", "batt_volts"),
-    *_stats("batt_amps", "batt_amps"),
-    *_stats("load_power", "load_volts[1] * load_amps[1] + load_volts[2] * load_amps[2]", ("avg", "max")),
-]
+DEVICE_COLUMNS = _columns(DEVICE_MEASURES)
 
 
 @dataclass(frozen=True)
@@ -103,7 +70,7 @@ class Rollup:
     keys: tuple[str, ...]  # besides the bucket; the first is the entity (case or device)
     sources: tuple[tuple[str, str], ...]  # (table, constant columns to add), combined with UNION ALL
     time_column: str  # of the sources
-    measures: list
+    measures: list  # (column, aggregate over readings, aggregate over finer rollups)
     from_rollup: bool  # aggregates finer rollups rather than readings
 
     def upsert_sql(self):
@@ -146,12 +113,12 @@ def _rollups(minute_model, hour_model, keys, measures, readings):
     return minute, hour
 
 
-PACK_1M, PACK_1H = _rollups(PackRollup1m, PackRollup1h, ("case_id",), PACK_MEASURES, ((PackReading, ""),))
+PACK_1M, PACK_1H = _rollups(PackRollup1m, PackRollup1h, ("case_id",), PACK_COLUMNS, ((PackReading, ""),))
 DEVICE_1M, DEVICE_1H = _rollups(
     DeviceRollup1m,
     DeviceRollup1h,
     ("device_id", "kind"),
-    DEVICE_MEASURES,
+    DEVICE_COLUMNS,
     (
         (MpptReading, f"'{DeviceKind.MPPT}' AS kind, "),
         (InverterReading, f"'{DeviceKind.INVERTER}' AS kind, "),

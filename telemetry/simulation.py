@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from assets.models import Installation, Kind, Site, pms_dock_number
-from assets.selectors import active_at
+from assets.constants import CELL_BLOCKS_PER_CASE, LOAD_OUTPUTS, PV_INPUTS
+from assets.models import Installation, Kind, Site
+from assets.selectors import active_at, sites_installed_at
 
 SAMPLE_SECONDS = 5
-CELLS = 14
 CAPACITY_AH = 100.0
 WEAK_CELL = 7
 OPEN_FET_PERIOD = 6 * 3600
@@ -51,60 +51,50 @@ class SiteLayout:
     inverter_ids: tuple[str, ...]
 
 
-def _installed(at, **position_filter):
-    return Installation.objects.filter(active_at(at), **position_filter).select_related(
-        "component", "position"
-    )
+def site_layouts(at, pms_ids=None):
+    """The layouts at ``at`` of the sites (all, or those of ``pms_ids``) that hold packs, by PMS id."""
+    sites = Site.objects.order_by("pms_id")
+    if pms_ids:
+        sites = sites.filter(pms_id__in=pms_ids)
+    return [layout for layout in _layouts(list(sites), at) if layout.packs]
 
 
 def site_layout(site, at):
     """What ``site`` holds at ``at``: its packs (by PMS-wide dock) and its MPPT and inverter ids."""
-    cabinet_numbers = {
-        i.component_id: i.position.number
-        for i in _installed(at, position__site=site, position__kind=Kind.CABINET)
-    }
-    busbar_cabinets = {
-        i.component_id: cabinet_numbers[i.position.parent_id]
-        for i in _installed(at, position__parent__in=cabinet_numbers, position__kind=Kind.BUSBAR)
-    }
-    cases = list(_installed(at, position__parent__in=busbar_cabinets, position__kind=Kind.CASE))
+    [layout] = _layouts([site], at)
+    return layout
+
+
+def _layouts(sites, at):
+    installed = sites_installed_at(site_ids=[site.pk for site in sites], at=at)
+    docks = {site.pk: installed[site.pk].cases for site in sites}  # in PMS-wide dock order
+    # Boards without a configured Case id report their own id as the pack id.
     unconfigured_boards = {
         i.position.parent_id: i.component.serial
-        for i in _installed(
-            at, position__parent__in=[c.component_id for c in cases], position__kind=Kind.ACQ_BOARD
-        )
+        for i in Installation.objects.filter(
+            active_at(at),
+            position__kind=Kind.ACQ_BOARD,
+            position__parent__in=[dock.case.pk for site_docks in docks.values() for dock in site_docks],
+        ).select_related("component", "position")
         if not i.component.configured_id
     }
-    packs = sorted(
-        (
-            Pack(
-                pack_id=unconfigured_boards.get(case.component_id, case.component.serial),
-                pms_dock=pms_dock_number(busbar_cabinets[case.position.parent_id], case.position.number),
-            )
-            for case in cases
-        ),
-        key=lambda pack: pack.pms_dock,
-    )
-    devices = {Kind.MPPT: [], Kind.INVERTER: []}
-    for i in _installed(at, position__site=site, position__kind__in=list(devices)).order_by(
-        "position__number"
-    ):
-        if i.component.configured_id:
-            devices[i.position.kind].append(i.component.configured_id)
-    return SiteLayout(
-        pms_id=site.pms_id,
-        time_zone=site.time_zone,
-        packs=tuple(packs),
-        mppt_ids=tuple(devices[Kind.MPPT]),
-        inverter_ids=tuple(devices[Kind.INVERTER]),
-    )
+    return [
+        SiteLayout(
+            pms_id=site.pms_id,
+            time_zone=site.time_zone,
+            packs=tuple(
+                Pack(pack_id=unconfigured_boards.get(dock.case.pk, dock.case.serial), pms_dock=dock.pms_dock)
+                for dock in docks[site.pk]
+            ),
+            mppt_ids=_device_ids(installed[site.pk].mppts),
+            inverter_ids=_device_ids(installed[site.pk].inverters),
+        )
+        for site in sites
+    ]
 
 
-def site_layouts(at, pms_ids=None):
-    sites = Site.objects.order_by("pms_id")
-    if pms_ids:
-        sites = sites.filter(pms_id__in=pms_ids)
-    return [layout for layout in (site_layout(site, at) for site in sites) if layout.packs]
+def _device_ids(devices):
+    return tuple(device.configured_id for device in devices if device.configured_id)
 
 
 def sample_times(start, end, step=SAMPLE_SECONDS):
@@ -157,7 +147,7 @@ class Simulator:
         first = layouts[0].packs if layouts else ()
         # Each cell sits a few millivolts off the pack's mean, the same way every time; the weak cell sags.
         self._cell_offsets = {
-            pack.pack_id: [((pack.pms_dock * 31 + n * 17) % 11) - 5 for n in range(CELLS)]
+            pack.pack_id: [((pack.pms_dock * 31 + n * 17) % 11) - 5 for n in range(CELL_BLOCKS_PER_CASE)]
             for layout in layouts
             for pack in layout.packs
         }
@@ -244,19 +234,20 @@ class Simulator:
 
     def _mppt_reading(self, site, pack_share, number, rng):
         """MPPT ``number`` charges ``pack_share`` packs' worth of current while the sun is up."""
+        pv_volts = (92 + 8 * site.sun) * (site.sun > 0)
         pv_amps = 9.0 * site.sun * (1 - 0.05 * number)
-        batt_volts = CELLS * _cell_ocv(site.soc)
+        batt_volts = CELL_BLOCKS_PER_CASE * _cell_ocv(site.soc)
         charge = max(site.amps, 0.0) * pack_share
         return {
             "time_local": site.time_local,
             "pv": {
-                "volts": [f"{(92 + 8 * site.sun) * (site.sun > 0) + rng.random():.3f}" for _ in range(2)],
-                "amps": [f"{pv_amps + rng.random() * 0.1:.1f}" for _ in range(2)],
+                "volts": [f"{pv_volts + rng.random():.3f}" for _ in range(PV_INPUTS)],
+                "amps": [f"{pv_amps + rng.random() * 0.1:.1f}" for _ in range(PV_INPUTS)],
             },
             "batt": {"volts": f"{batt_volts:.1f}", "amps": f"{charge:.3f}"},
             "load": {
                 "volts": ["48.000", "48.000"],
-                "amps": [f"{1.2 + rng.random() * 0.1:.1f}" for _ in range(2)],
+                "amps": [f"{1.2 + rng.random() * 0.1:.1f}" for _ in range(LOAD_OUTPUTS)],
             },
         }
 
@@ -267,7 +258,7 @@ class Simulator:
             "time_local": site.time_local,
             "pv": {"volts": ["0.000", "0.000"], "amps": ["0.0", "0.0"]},
             "batt": {
-                "volts": f"{CELLS * _cell_ocv(site.soc):.1f}",
+                "volts": f"{CELL_BLOCKS_PER_CASE * _cell_ocv(site.soc):.1f}",
                 "amps": f"{min(site.amps, 0.0) * pack_count:.3f}",
             },
             "load": {"volts": ["230.000", "230.000"], "amps": [f"{load_amps:.1f}", f"{load_amps * 0.8:.1f}"]},

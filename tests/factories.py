@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from assets import services
+from assets.constants import CELL_BLOCKS_PER_CASE, FETS_PER_BOARD, MAX_DOCKS
 from assets.models import (
     Component,
     ComponentEvent,
@@ -57,7 +58,7 @@ class ComponentFactory(factory.django.DjangoModelFactory):
     supplier = "Acme Distribution"
     purchase_order = "PO-1000"
     status = Status.IN_STOCK
-    dock_count = factory.Maybe(factory.LazyAttribute(lambda c: c.kind == Kind.BUSBAR), 12, None)
+    dock_count = factory.Maybe(factory.LazyAttribute(lambda c: c.kind == Kind.BUSBAR), MAX_DOCKS, None)
     controller_type = factory.Maybe(
         factory.LazyAttribute(lambda c: c.kind == Kind.CONTROLLER), ControllerType.EHUB, ""
     )
@@ -129,7 +130,7 @@ class ComponentEventFactory(factory.django.DjangoModelFactory):
     occurred_at = factory.Faker("date_time_this_year", tzinfo=__import__("datetime").timezone.utc)
 
 
-def build_site(*, cabinets=1, docks=12, cases=True, pms_id=None, user=None, at=None, **site_fields):
+def build_site(*, cabinets=1, docks=MAX_DOCKS, cases=True, pms_id=None, user=None, at=None, **site_fields):
     """A complete site hierarchy: cabinets with controller and busbar, each dock holding a case.
 
     Returns the site; ``site.test_docks[(cabinet, dock)]`` is the dock position and
@@ -170,10 +171,10 @@ def build_site(*, cabinets=1, docks=12, cases=True, pms_id=None, user=None, at=N
 
 
 def case_parts():
-    """Stock parts for ``services.case_assemble``: 14 cell blocks, both boards and 2 FETs, as keyword args."""
+    """Stock parts for ``services.case_assemble``: cell blocks, both boards and FETs, as keyword args."""
     return {
-        "cell_blocks": ComponentFactory.create_batch(14, kind=Kind.CELL_BLOCK),
+        "cell_blocks": ComponentFactory.create_batch(CELL_BLOCKS_PER_CASE, kind=Kind.CELL_BLOCK),
         "acq_board": AcqBoardFactory(),
         "fet_board": ComponentFactory(kind=Kind.FET_BOARD),
-        "fets": ComponentFactory.create_batch(2, kind=Kind.FET),
+        "fets": ComponentFactory.create_batch(FETS_PER_BOARD, kind=Kind.FET),
     }

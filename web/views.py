@@ -16,6 +16,8 @@ from alarms.selectors import active_alarms_for_site, alarms_for_case, alarms_for
 from assets.filtersets import SiteFilterSet
 from assets.models import Case, Component, Installation, Kind, Position, Site
 from assets.selectors import component_in_position_at, location_of_component, location_of_position
+from telemetry import export, series
+from telemetry import selectors as telemetry_selectors
 from web import selectors
 from web.forms import CHANGE_FORMS, RangeForm
 from web.navigation import FIELD_PERMS, MONITOR_PERMS, navigation_for
@@ -92,7 +94,7 @@ def _site_live_context(site):
         "layout": layout,
         "docks": [dock for cabinet in layout for dock in cabinet.docks],
         "heatmap": selectors.cell_heatmap(layout),
-        "devices": selectors.site_devices(site),
+        "devices": telemetry_selectors.device_states(site=site),
         "updated_at": timezone.now(),
     }
 
@@ -105,7 +107,7 @@ def site_detail(request, pk):
         {
             "range_form": RangeForm(initial={"range": "24h"}),
             "changes": selectors.recent_site_changes(context["layout"]),
-            "discrepancies": selectors.open_discrepancies(site),
+            "discrepancies": telemetry_selectors.open_discrepancies(site=site),
             "active_alarms": active_alarms_for_site(site=site),
             "recent_alarms": alarms_for_site(site=site, limit=10),
         }
@@ -125,7 +127,7 @@ def _range_or_error(request, time_zone, life_start=None):
         form = RangeForm(request.GET, life_start=life_start)
         if not form.is_valid():
             return None, JsonResponse({"errors": form.errors}, status=400)
-    return selectors.resolution(form.cleaned_data["start"], form.cleaned_data["end"]), None
+    return series.series_resolution(start=form.cleaned_data["start"], end=form.cleaned_data["end"]), None
 
 
 def _resolution_json(resolution):
@@ -146,8 +148,8 @@ def site_series(request, pk):
     return JsonResponse(
         {
             **_resolution_json(resolution),
-            "packs": selectors.pack_series(resolution=resolution, site=site),
-            "devices": selectors.device_series(resolution=resolution, site=site),
+            "packs": series.pack_series(resolution=resolution, site=site),
+            "devices": series.device_series(resolution=resolution, site=site),
         }
     )
 
@@ -163,14 +165,14 @@ def _local_zone(location):
 def case_detail(request, serial):
     case = get_object_or_404(Case, serial=serial)
     location = location_of_component(case)
-    life_start = selectors.case_life_start(case)
+    life_start = series.case_life_start(case=case)
     context = {
         "case": case,
         "location": location,
         "parts": selectors.component_parts(case),
         "timeline": selectors.component_timeline(case),
         "alarms": alarms_for_case(case=case, limit=20),
-        "discrepancies": selectors.open_discrepancies().filter(case=case),
+        "discrepancies": telemetry_selectors.open_discrepancies().filter(case=case),
         "range_form": RangeForm(initial={"range": "life" if life_start else "24h"}, life_start=life_start),
     }
     return render_in_zone(request, "web/case_detail.html", context, _local_zone(location))
@@ -180,14 +182,14 @@ def case_detail(request, serial):
 def case_series(request, serial):
     case = get_object_or_404(Case, serial=serial)
     time_zone = _local_zone(location_of_component(case))
-    resolution, error = _range_or_error(request, time_zone, life_start=selectors.case_life_start(case))
+    resolution, error = _range_or_error(request, time_zone, life_start=series.case_life_start(case=case))
     if error:
         return error
     return JsonResponse(
         {
             **_resolution_json(resolution),
-            "packs": selectors.pack_series(resolution=resolution, case=case),
-            "cells": selectors.cell_series(resolution=resolution, case=case),
+            "packs": series.pack_series(resolution=resolution, case=case),
+            "cells": series.cell_series(resolution=resolution, case=case),
         }
     )
 
@@ -226,8 +228,8 @@ def export_site(request, pk):
         request,
         time_zone=site.time_zone,
         name=f"{site.pms_id}-packs",
-        header=selectors.PACK_CSV_HEADER,
-        rows=partial(selectors.pack_csv_rows, site=site),
+        header=export.PACK_CSV_HEADER,
+        rows=partial(export.pack_csv_rows, site=site),
     )
 
 
@@ -238,9 +240,9 @@ def export_case(request, serial):
         request,
         time_zone=_local_zone(location_of_component(case)),
         name=f"case-{case.serial}",
-        header=selectors.PACK_CSV_HEADER,
-        rows=partial(selectors.pack_csv_rows, case=case),
-        life_start=selectors.case_life_start(case),
+        header=export.PACK_CSV_HEADER,
+        rows=partial(export.pack_csv_rows, case=case),
+        life_start=series.case_life_start(case=case),
     )
 
 
@@ -251,8 +253,8 @@ def export_device(request, pk):
         request,
         time_zone=_local_zone(location_of_component(device)),
         name=device.configured_id or device.serial,
-        header=selectors.DEVICE_CSV_HEADER,
-        rows=partial(selectors.device_csv_rows, device=device),
+        header=export.DEVICE_CSV_HEADER,
+        rows=partial(export.device_csv_rows, device=device),
     )
 
 
@@ -261,7 +263,7 @@ def export_device(request, pk):
 
 @page(MONITOR_PERMS)
 def discrepancies(request):
-    open_discrepancies = list(selectors.open_discrepancies())
+    open_discrepancies = list(telemetry_selectors.open_discrepancies())
     docks = selectors.discrepancy_docks(open_discrepancies)
     rows = [
         {
@@ -374,7 +376,7 @@ def field_result(request, pk):
         "installation": installation,
         "location": location,
         "replaced": selectors.installation_replaced(installation),
-        "resolved": selectors.discrepancies_resolved_with(installation),
+        "resolved": telemetry_selectors.discrepancies_resolved_with(installation=installation),
     }
     time_zone = location.site.time_zone if location.site else "UTC"
     return render_in_zone(request, "web/field_result.html", context, time_zone)

@@ -87,7 +87,9 @@
 
   function drawCells(cells, timeZone) {
     var series = [];
-    for (var n = 1; n <= 14; n++) { series.push({ name: "cell " + n, values: cells["cell_" + n], width: 1 }); }
+    Object.keys(cells).forEach(function (key) {
+      if (key !== "t") { series.push({ name: key.replace("_", " "), values: cells[key], width: 1 }); }
+    });
     lineChart("chart-cells", timeZone, cells.t, series, "V");
   }
 
@@ -168,7 +170,7 @@
             (c[4] ? " (open)" : ", " + (c[2] > 0 ? "+" : "") + c[2] + " mV from median");
         }
       },
-      xAxis: { type: "category", data: Array.from({ length: 14 }, function (_, i) { return String(i + 1); }), name: "cell" },
+      xAxis: { type: "category", data: Array.from({ length: heatmap.cells_per_pack }, function (_, i) { return String(i + 1); }), name: "cell" },
       yAxis: { type: "category", data: labels, inverse: true, axisLabel: { width: labelWidth, overflow: "truncate" } },
       visualMap: {
         seriesIndex: 0, min: -spread, max: spread, calculable: true, orient: "horizontal", left: "center", bottom: 0,

@@ -3,10 +3,18 @@
 from datetime import UTC, datetime, timedelta
 
 from alarms.models import Alarm, AlarmKind, AlarmThreshold, Severity
+from assets.constants import CELL_BLOCKS_PER_CASE
 from telemetry.models import PackState
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
-HEALTHY_CELLS = [3.9] * 14
+
+
+def pack_cells(volts):
+    """Every cell of a pack at ``volts``."""
+    return [volts] * CELL_BLOCKS_PER_CASE
+
+
+HEALTHY_CELLS = pack_cells(3.9)
 
 
 def seconds(n):

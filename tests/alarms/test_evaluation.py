@@ -7,19 +7,27 @@ from django.test.utils import CaptureQueriesContext
 from alarms.models import Alarm, AlarmKind, AlarmThreshold, Severity
 from alarms.selectors import active_alarms_for_site
 from alarms.services import evaluate_packs
-from tests.alarms.helpers import HEALTHY_CELLS, T0, report, seconds, set_threshold
+from tests.alarms.helpers import HEALTHY_CELLS, T0, pack_cells, report, seconds, set_threshold
 from tests.factories import build_site
 
 pytestmark = pytest.mark.django_db
 
 # For each kind: latest-state values at the raise limit, between the limits, and at the clear limit.
 CONDITIONS = {
-    AlarmKind.CELL_OVER_VOLTAGE: ({"cells": [4.25] * 14}, {"cells": [4.17] * 14}, {"cells": [4.10] * 14}),
-    AlarmKind.CELL_UNDER_VOLTAGE: ({"cells": [2.90] * 14}, {"cells": [3.05] * 14}, {"cells": [3.15] * 14}),
+    AlarmKind.CELL_OVER_VOLTAGE: (
+        {"cells": pack_cells(4.25)},
+        {"cells": pack_cells(4.17)},
+        {"cells": pack_cells(4.10)},
+    ),
+    AlarmKind.CELL_UNDER_VOLTAGE: (
+        {"cells": pack_cells(2.90)},
+        {"cells": pack_cells(3.05)},
+        {"cells": pack_cells(3.15)},
+    ),
     AlarmKind.CELL_DELTA: (
-        {"cells": [3.9] * 13 + [3.78]},
-        {"cells": [3.9] * 13 + [3.82]},
-        {"cells": [3.9] * 13 + [3.85]},
+        {"cells": [*pack_cells(3.9)[1:], 3.78]},
+        {"cells": [*pack_cells(3.9)[1:], 3.82]},
+        {"cells": [*pack_cells(3.9)[1:], 3.85]},
     ),
     AlarmKind.PACK_TEMPERATURE: ({"temps": [30, 56, 31]}, {"temps": [30, 52, 31]}, {"temps": [30, 45, 31]}),
     AlarmKind.FET_TEMPERATURE: ({"fet_temps": [85, 40]}, {"fet_temps": [77, 40]}, {"fet_temps": [70, 40]}),
@@ -79,15 +87,15 @@ def test_alarm_is_raised_after_the_minimum_duration_held_between_the_limits_and_
 
 def test_a_short_spike_raises_nothing_and_a_new_spike_starts_the_timer_again(site):
     case = site.cases[0]
-    report(case, site, T0, cells=[4.25] * 14)
+    report(case, site, T0, cells=pack_cells(4.25))
     evaluate(site)
     report(case, site, seconds(25), cells=HEALTHY_CELLS)
     evaluate(site)
     assert not Alarm.objects.exists()
 
-    report(case, site, seconds(40), cells=[4.25] * 14)
+    report(case, site, seconds(40), cells=pack_cells(4.25))
     evaluate(site)
-    report(case, site, seconds(65), cells=[4.25] * 14)
+    report(case, site, seconds(65), cells=pack_cells(4.25))
     evaluate(site)
     alarm = alarm_of(AlarmKind.CELL_OVER_VOLTAGE)
     assert (alarm.state, alarm.condition_since) == (Alarm.State.PENDING, seconds(40))
@@ -96,14 +104,14 @@ def test_a_short_spike_raises_nothing_and_a_new_spike_starts_the_timer_again(sit
 def test_a_value_back_between_the_limits_restarts_the_clear_timer(site):
     case = site.cases[0]
     for at in (0, 30):
-        report(case, site, seconds(at), cells=[4.25] * 14)
+        report(case, site, seconds(at), cells=pack_cells(4.25))
         evaluate(site)
     for at, volts in ((40, 4.10), (60, 4.17), (75, 4.10), (100, 4.10)):
-        report(case, site, seconds(at), cells=[volts] * 14)
+        report(case, site, seconds(at), cells=pack_cells(volts))
         evaluate(site)
     assert alarm_of(AlarmKind.CELL_OVER_VOLTAGE).state == Alarm.State.ACTIVE
 
-    report(case, site, seconds(105), cells=[4.10] * 14)
+    report(case, site, seconds(105), cells=pack_cells(4.10))
     evaluate(site)
     assert alarm_of(AlarmKind.CELL_OVER_VOLTAGE).cleared_at == seconds(105)
 
@@ -111,7 +119,7 @@ def test_a_value_back_between_the_limits_restarts_the_clear_timer(site):
 def test_the_alarm_keeps_its_value_at_raise_and_its_peak(site):
     case = site.cases[0]
     for at, volts in ((0, 4.22), (30, 4.24), (45, 4.31), (60, 4.21)):
-        report(case, site, seconds(at), cells=[volts] * 14)
+        report(case, site, seconds(at), cells=pack_cells(volts))
         evaluate(site)
     alarm = alarm_of(AlarmKind.CELL_OVER_VOLTAGE)
     assert alarm.value_at_raise == pytest.approx(4.24, abs=1e-5)
@@ -122,14 +130,14 @@ def test_the_alarm_keeps_its_value_at_raise_and_its_peak(site):
 def test_under_voltage_keeps_the_lowest_value_as_its_peak(site):
     case = site.cases[0]
     for at, volts in ((0, 2.95), (30, 2.80), (45, 2.99)):
-        report(case, site, seconds(at), cells=[volts] * 14)
+        report(case, site, seconds(at), cells=pack_cells(volts))
         evaluate(site)
     assert alarm_of(AlarmKind.CELL_UNDER_VOLTAGE).peak_value == pytest.approx(2.80, abs=1e-5)
 
 
 def test_open_cells_are_left_out_of_the_cell_voltages(site):
     case = site.cases[0]
-    cells = [3.9] * 13 + [0.0]
+    cells = [*pack_cells(3.9)[1:], 0.0]
     for at in (0, 60):
         report(case, site, seconds(at), cells=cells, open_cells=[14])
         evaluate(site)
@@ -145,7 +153,7 @@ def test_open_cells_are_left_out_of_the_cell_voltages(site):
 
 def test_cell_delta_is_a_warning_measured_as_highest_minus_lowest_cell(site):
     case = site.cases[0]
-    cells = [3.95, *[3.9] * 12, 3.84]
+    cells = [3.95, *pack_cells(3.9)[2:], 3.84]
     for at in (0, 60):
         report(case, site, seconds(at), cells=cells)
         evaluate(site)
@@ -178,11 +186,11 @@ def test_each_pack_is_judged_on_its_own(site):
 def test_a_resent_or_older_state_changes_nothing(site):
     case = site.cases[0]
     for at in (0, 30):
-        report(case, site, seconds(at), cells=[4.25] * 14)
+        report(case, site, seconds(at), cells=pack_cells(4.25))
         evaluate(site)
-    report(case, site, seconds(10), cells=[4.0] * 14)
+    report(case, site, seconds(10), cells=pack_cells(4.0))
     evaluate(site)
-    report(case, site, seconds(30), cells=[4.0] * 14)
+    report(case, site, seconds(30), cells=pack_cells(4.0))
     evaluate(site)
     alarm = alarm_of(AlarmKind.CELL_OVER_VOLTAGE)
     assert (alarm.state, alarm.clear_since, alarm.last_seen_at) == (Alarm.State.ACTIVE, None, seconds(30))
@@ -234,7 +242,7 @@ def test_evaluation_takes_the_same_few_queries_for_4_or_12_packs():
         count = 0
         for at in (0, 30, 31):
             for index, case in enumerate(cases):
-                report(case, site, seconds(at), cells=[4.25 if index % 2 else 3.9] * 14, fet_open=[1])
+                report(case, site, seconds(at), cells=pack_cells(4.25 if index % 2 else 3.9), fet_open=[1])
             with CaptureQueriesContext(connection) as queries:
                 evaluate_packs(site_ids=[site.id])
             count += len(queries)

@@ -17,6 +17,8 @@ from assets.selectors import (
     installations_of,
     location_of_component,
     location_of_position,
+    site_installed_at,
+    sites_installed_at,
 )
 from tests.factories import CaseFactory, ComponentFactory, build_site, case_parts
 
@@ -142,6 +144,73 @@ def test_board_lookup_ignores_unknown_ids_and_other_kinds_with_the_same_serial(h
     assert case_holding_board_at("A1234", T5).serial == "0243"
 
 
+# --- What a site held at a time --------------------------------------------------------------------------
+
+
+def cases_by_dock(installed):
+    return {
+        (dock.cabinet_number, dock.position.number, dock.pms_dock): dock.case.serial
+        for dock in installed.cases
+    }
+
+
+def test_what_a_site_held_at_a_time(history):
+    site, _, _ = history
+    assert site_installed_at(site=site, at=T0 - SECOND).cases == ()
+    at_t1 = site_installed_at(site=site, at=T1)
+    assert [cabinet.number for cabinet in at_t1.cabinets] == [1, 2]
+    assert all(cabinet.busbar is not None and len(cabinet.docks) == 12 for cabinet in at_t1.cabinets)
+    assert [dock.position.number for dock in at_t1.cabinets[1].docks] == list(range(1, 13))
+    assert cases_by_dock(at_t1) == {(1, 7, 7): "0242", (2, 7, 19): "0300"}
+    assert cases_by_dock(site_installed_at(site=site, at=T2)) == {
+        (1, 7, 7): "0242",
+        (2, 1, 13): "0241",
+        (2, 7, 19): "0300",
+    }
+    assert at_t1.cabinets[0].docks[0].case is None  # an empty dock is listed, empty
+
+
+def test_what_a_site_holds_as_recorded_now_takes_the_open_installations(history):
+    site, _, _ = history
+    assert cases_by_dock(site_installed_at(site=site, at=None)) == {
+        (1, 7, 7): "0243",
+        (2, 1, 13): "0241",
+        (2, 7, 19): "0300",
+    }
+
+
+def test_a_cabinet_taken_off_the_site_takes_its_docks_with_it(history):
+    site, _, _ = history
+    cabinet = site_installed_at(site=site, at=T1).cabinets[1].cabinet
+    services.component_remove(component=cabinet, user=None, reason="Moved", at=T2 + SECOND)
+    assert cases_by_dock(site_installed_at(site=site, at=T2 + SECOND)) == {(1, 7, 7): "0242"}
+    assert [c.number for c in site_installed_at(site=site, at=T2).cabinets] == [1, 2]
+
+
+def test_devices_on_a_site_in_position_order_and_several_sites_in_two_queries(history):
+    site, _, _ = history
+    mppts = [ComponentFactory(kind=Kind.MPPT, configured_id=f"MPPT-{n}") for n in (1, 2)]
+    inverter = ComponentFactory(kind=Kind.INVERTER, configured_id="INV-1")
+    for number, device in [(3, mppts[0]), (1, mppts[1])]:
+        services.component_install(
+            component=device,
+            position=services.site_position(site=site, kind=Kind.MPPT, number=number),
+            user=None,
+        )
+    services.component_install(
+        component=inverter,
+        position=services.site_position(site=site, kind=Kind.INVERTER, number=1),
+        user=None,
+    )
+    others = [build_site(cabinets=2, docks=4) for _ in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        installed = sites_installed_at(site_ids=[site.pk, *(other.pk for other in others)], at=None)
+    assert len(queries) == 2
+    assert installed[site.pk].mppts == (mppts[1], mppts[0]) and installed[site.pk].inverters == (inverter,)
+    assert [len(installed[other.pk].cases) for other in others] == [8, 8, 8]
+    assert installed[others[0].pk].mppts == ()
+
+
 # --- Indexes -----------------------------------------------------------------------------------------------
 
 
@@ -206,3 +275,10 @@ def test_as_of_queries_use_the_installation_indexes(many_installations, history)
     assert "component_serial_unique_per_kind" in plan, plan
     [plan] = plans_of(lambda: case_in_pms_dock_at(pms_id="PMS-01-001", pms_dock=7, at=T1))
     assert_installations_found_by_index(plan, "position_id")
+
+
+def test_what_a_site_held_is_found_through_the_installation_indexes(many_installations, history):
+    site, _, _ = history
+    positions, occupants = plans_of(lambda: site_installed_at(site=site, at=T1))
+    assert "Seq Scan on assets_installation" not in positions, positions
+    assert_installations_found_by_index(occupants, "position_id")

@@ -4,6 +4,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+from assets.constants import CELL_BLOCKS_PER_CASE, pms_dock_number
+
 BANGKOK = timezone(timedelta(hours=7))
 SAMPLES = Path(__file__).resolve().parent / "samples"
 SAMPLES_TIME_LOCAL = "20190209T150006.032+0700"  # of every record of the samples
@@ -22,7 +24,7 @@ def pack_record(pack_id, dock, at, *, volts="55.1", cells=None, **pack_fields):
         "volts": volts,
         "amps": "-1.601",
         "temp": ["35.0", "33.0", "34.0"],
-        "cell": {"open": [], "volts": cells or ["3.92"] * 14},
+        "cell": {"open": [], "volts": cells or ["3.92"] * CELL_BLOCKS_PER_CASE},
         "fet": {"open": [], "temp": ["34.1", "33.5"]},
         **pack_fields,
     }
@@ -49,9 +51,9 @@ def envelope(*datasets):
 def site_sample(site, at, *, docks=None):
     """One PMS sample of every case of a ``build_site`` site, as its gateway would send it."""
     records = [
-        pack_record(case.serial, (cabinet - 1) * 12 + dock, at)
+        pack_record(case.serial, pms_dock_number(cabinet, dock), at)
         for (cabinet, dock), case in sorted(site.test_cases.items())
-        if docks is None or (cabinet - 1) * 12 + dock in docks
+        if docks is None or pms_dock_number(cabinet, dock) in docks
     ]
     return envelope(dataset("pms", site.pms_id, records))
 

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone as django_timezone
 
+from assets.constants import CELL_BLOCKS_PER_CASE, CELL_NUMBERS
 from assets.models import Kind
 from telemetry.models import (
     DeviceRollup1h,
@@ -56,8 +57,8 @@ def pack_reading(
 
 
 def cells(low, high):
-    """14 cell voltages: one at ``low``, one at ``high``, the rest in between."""
-    return [low, high, *[(low + high) / 2] * 12]
+    """The cell voltages of a pack: one at ``low``, one at ``high``, the rest in between."""
+    return [low, high, *[(low + high) / 2] * (CELL_BLOCKS_PER_CASE - 2)]
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ def test_pack_rollups_keep_the_average_of_each_cell_weighted_by_readings(site, c
     refresh_all_rollups(start=T0, end=T0 + timedelta(minutes=2))
 
     first, second = PackRollup1m.objects.filter(case=case).order_by("bucket")
-    assert len(first.cell_volts_avg) == 14
+    assert len(first.cell_volts_avg) == CELL_BLOCKS_PER_CASE
     assert first.cell_volts_avg[0] == pytest.approx((3.80 + 3.85 + 3.70) / 3)
     assert first.cell_volts_avg[1] == pytest.approx((3.90 + 3.95 + 3.96) / 3)
     assert first.cell_volts_avg[13] == pytest.approx((3.85 + 3.90 + 3.83) / 3)
@@ -137,16 +138,23 @@ def test_hourly_cell_averages_skip_minutes_rolled_up_before_they_had_any(site, c
 
     hour = PackRollup1h.objects.get(case=case)
     assert hour.n == 2 and hour.volts_avg == 54.0
-    assert hour.cell_volts_avg == [pytest.approx(3.90)] * 14
+    assert hour.cell_volts_avg == [pytest.approx(3.90)] * CELL_BLOCKS_PER_CASE
 
 
 @pytest.mark.django_db
 def test_open_cells_are_left_out_of_the_lowest_and_highest_cell_and_the_spread(site, case):
     # Cell 1 is open and reads 0 V; then every cell is open in one reading.
-    pack_reading(case, site, T0, volts=54.0, cells=[0.0, 3.90, *[3.85] * 12], open_cells=[1])
+    pack_reading(
+        case, site, T0, volts=54.0, cells=[0.0, 3.90, *[3.85] * (CELL_BLOCKS_PER_CASE - 2)], open_cells=[1]
+    )
     pack_reading(case, site, T0 + timedelta(seconds=5), volts=54.0, cells=cells(3.82, 3.86))
     pack_reading(
-        case, site, T0 + timedelta(seconds=10), volts=54.0, cells=[0.0] * 14, open_cells=range(1, 15)
+        case,
+        site,
+        T0 + timedelta(seconds=10),
+        volts=54.0,
+        cells=[0.0] * CELL_BLOCKS_PER_CASE,
+        open_cells=CELL_NUMBERS,
     )
 
     refresh_all_rollups(start=T0, end=T0 + ONE_MINUTE)

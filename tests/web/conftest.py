@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from assets.constants import CELL_BLOCKS_PER_CASE, pms_dock_number
 from assets.models import Kind
 from assets.services import component_install, site_position
 from telemetry.models import DeviceKind, DeviceState, MpptReading, PackReading, PackState
@@ -25,7 +26,7 @@ def client_for(client, user):
 
 
 def pack_values(dock, *, volts=53.2, amps=-1.5, cell=3.80, weak_cell=None, open_cells=(), fet_open=()):
-    cells = [cell] * 14
+    cells = [cell] * CELL_BLOCKS_PER_CASE
     if weak_cell:
         cells[weak_cell - 1] = cell - 0.05
     for number in open_cells:
@@ -47,7 +48,7 @@ def add_readings(site, *, minutes=30, step_seconds=60, end=None, **values):
     end = end or timezone.now()
     readings, states = [], []
     for (cabinet, dock), case in site.test_cases.items():
-        pms_dock = (cabinet - 1) * 12 + dock
+        pms_dock = pms_dock_number(cabinet, dock)
         times = [end - timedelta(seconds=s) for s in range(0, minutes * 60, step_seconds)]
         for time in times:
             readings.append(

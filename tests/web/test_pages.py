@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from assets.constants import CELL_BLOCKS_PER_CASE, CELL_NUMBERS
 from telemetry.models import PackReading, PackState
 from telemetry.rollups import refresh_all_rollups
 from tests.factories import build_site
@@ -93,7 +94,9 @@ def test_open_cells_count_in_no_lowest_or_highest_cell_spread_or_median(client, 
     # Eight of 14 cells are open and read about 0 V: they would be the lowest cells and the median.
     add_readings(site, minutes=5, weak_cell=3, open_cells=[1, 2, 4, 5, 6, 7, 8, 9])
     all_open = site.test_cases[(1, 4)]
-    PackState.objects.filter(case=all_open).update(cell_volts=[0.01] * 14, open_cells=list(range(1, 15)))
+    PackState.objects.filter(case=all_open).update(
+        cell_volts=[0.01] * CELL_BLOCKS_PER_CASE, open_cells=list(CELL_NUMBERS)
+    )
     client_for(client, users["manager"])
 
     fleet = client.get(reverse("web:fleet"))
@@ -173,7 +176,7 @@ def test_site_page_shows_the_drawing_heatmap_and_pack_table(client, users, site)
     assert f'href="{reverse("web:case", args=[case.serial])}"' in html
     assert html.count('class="dock state-ok"') == 4
     heatmap = response.context["heatmap"]
-    assert len(heatmap["packs"]) == 4 and len(heatmap["cells"]) == 4 * 14
+    assert len(heatmap["packs"]) == 4 and len(heatmap["cells"]) == 4 * CELL_BLOCKS_PER_CASE
     weak = [c for c in heatmap["cells"] if c[0] == 2]
     assert all(c[2] == pytest.approx(-50.0, abs=0.1) for c in weak)
     assert all(c[4] for c in heatmap["cells"] if c[0] == 5)

@@ -18,7 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets import services
-from assets.models import CELL_BLOCKS_PER_CASE, FETS_PER_BOARD, ControllerType, Kind, Site, Status
+from assets.constants import CELL_BLOCKS_PER_CASE, FETS_PER_BOARD
+from assets.models import ControllerType, Kind, Site, Status
 from assets.permissions import FIELD_ENGINEER, MANAGER, WAREHOUSE
 
 # The demo users and their roles (groups created by migration 0003_roles).
