@@ -28,7 +28,9 @@ from psycopg.copy import QueuedLibpqWriter
 from psycopg.errors import UniqueViolation
 
 from assets.selectors import location_of_position
-from telemetry import queue, schemas
+from telemetry import queue
+from telemetry.ingest import decode
+from telemetry.ingest.resolve import DeviceResolver, PackResolver, sites_by_pms_id
 from telemetry.models import (
     DatasetKind,
     DeviceState,
@@ -40,7 +42,6 @@ from telemetry.models import (
     PackState,
     QuarantinedRecord,
 )
-from telemetry.resolution import DeviceResolver, PackResolver, sites_by_pms_id
 from telemetry.tokens import gateway_token_create, gateway_token_revoke, hash_token  # noqa: F401
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class _Part:
     restricts it to those records."""
 
     index: int
-    envelope: schemas.Envelope
+    envelope: decode.Envelope
     site: object
     batch_id: object
     only: tuple[tuple[int, int], ...] | None = None
@@ -159,7 +160,7 @@ def _storable(text):
 
 def _decode(parts):
     decoded = _Decoded(len(parts))
-    parse_time = schemas.TimeParser()
+    parse_time = decode.TimeParser()
     pms_ids = {
         dataset.pms.id for part in parts for _, dataset, _ in part.datasets() if dataset.pms is not None
     }
@@ -187,13 +188,13 @@ def _decode_part(decoded, part, pms_sites, parse_time):
                     decoded.reject(part, dataset, dataset_index, record_index, raw, problem)
                 continue
         is_pms = kind == DatasetKind.PMS
-        decode_record = schemas.decode_pms_record if is_pms else schemas.decode_device_record
+        decode_record = decode.decode_pms_record if is_pms else decode.decode_device_record
         records = []
         for record_index, raw in raw_records:
             try:
                 record = decode_record(raw, dataset_index, record_index)
                 moment, stamp = parse_time(record.time_local, dataset_index, record_index)
-            except schemas.DecodeError as error:
+            except decode.DecodeError as error:
                 decoded.reject(part, dataset, dataset_index, record_index, raw, str(error))
                 continue
             records.append((record_index, raw, record, moment, stamp))
@@ -216,7 +217,7 @@ def _pack_lines(decoded, resolver, discrepancies):
             pack = record.pack
             case_id, problem = case_at(pack.id, moment)
             if case_id is None:
-                place = schemas.record_place(dataset_index, record_index)
+                place = decode.record_place(dataset_index, record_index)
                 decoded.reject(part, dataset, dataset_index, record_index, raw, f"{place}.pack.id: {problem}")
                 continue
             cell, fet = pack.cell, pack.fet
@@ -244,7 +245,7 @@ def _pack_number_columns(encoded):
 
 def _tiny_number(record, dataset_index, record_index):
     """A number PostgreSQL's real may refuse: formatted with an exponent, so looked for only then."""
-    return schemas.tiny_number_problem(record, schemas.record_place(dataset_index, record_index))
+    return decode.tiny_number_problem(record, decode.record_place(dataset_index, record_index))
 
 
 def _array_columns(*arrays):
@@ -416,7 +417,7 @@ def _garbage_collector_paused():
 
 
 def ingest_payload(*, raw, site=None, batch=None, quarantine=True):
-    """Store one payload (the bytes of an envelope). Raises schemas.DecodeError for a bad envelope.
+    """Store one payload (the bytes of an envelope). Raises decode.DecodeError for a bad envelope.
 
     ``site``: the sending gateway's site; PMS datasets of other sites are rejected, and so are MPPT /
     inverter readings of a device not installed at that site at the reading's time. ``batch``: the landing
@@ -424,7 +425,7 @@ def ingest_payload(*, raw, site=None, batch=None, quarantine=True):
     (the replay does).
     """
     part = _Part(
-        index=0, envelope=schemas.decode_envelope(raw), site=site, batch_id=batch.id if batch else None
+        index=0, envelope=decode.decode_envelope(raw), site=site, batch_id=batch.id if batch else None
     )
     [result] = _ingest([part], quarantine=quarantine)
     return result
@@ -663,7 +664,7 @@ def _batch_ingest_alone(batch, *, failed_with=None):
 def _batch_ingest_refused(batch):
     """Ingest a batch the database refused as a whole in halves, each in a savepoint, halving again what it
     refuses: the records it refuses alone are quarantined with its message, and all the others stored."""
-    envelope = schemas.decode_envelope(bytes(batch.payload))
+    envelope = decode.decode_envelope(bytes(batch.payload))
     places = [
         (dataset_index, record_index)
         for dataset_index, dataset in enumerate(envelope.datasets)
@@ -695,7 +696,7 @@ def _ingest_halves(batch, envelope, places, result):
                 _ingest_halves(batch, envelope, half, result)
                 continue
             [(dataset_index, record_index)] = half
-            place = schemas.record_place(dataset_index, record_index)
+            place = decode.record_place(dataset_index, record_index)
             reason = f"{place}: refused by the database: {_error_text(error, with_class=False)}"
             dataset = envelope.datasets[dataset_index]
             rejection = _rejection(dataset, dataset_index, record_index, dataset.data[record_index], reason)
@@ -716,8 +717,8 @@ def _batches_ingest(batches):
     parts, decoded_batches = [], []
     for batch in batches:
         try:
-            envelope = schemas.decode_envelope(bytes(batch.payload))
-        except schemas.DecodeError as error:
+            envelope = decode.decode_envelope(bytes(batch.payload))
+        except decode.DecodeError as error:
             batch.status, batch.error = IngestBatch.Status.FAILED, str(error)
             continue
         parts.append(_Part(index=len(parts), envelope=envelope, site=batch.site, batch_id=batch.id))
