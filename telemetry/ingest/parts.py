@@ -9,13 +9,14 @@ from typing import NamedTuple
 from telemetry.ingest import decode
 from telemetry.ingest.resolve import sites_by_pms_id
 from telemetry.ingest.results import rejection
+from telemetry.ingest.times import TimeParser
 from telemetry.models import DatasetKind
 
 
 def decode_parts(parts):
     """Decode and validate every record of ``parts``; the PMS datasets' sites are looked up at once."""
     decoded = Decoded(len(parts))
-    parse_time = decode.TimeParser()
+    parse_time = TimeParser()
     pms_ids = {
         dataset.pms.id for part in parts for _, dataset, _ in part.datasets() if dataset.pms is not None
     }

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from assets.models import Kind
 from telemetry.ingest import decode
+from telemetry.ingest.times import TimeParser
 from telemetry.services import ingest_payload
 from tests.factories import build_site
 from tests.reliability.fuzzing import fuzz_settings
@@ -49,7 +50,7 @@ def decode_one(kind, raw, parse_time=None):
     """What ingest does with one record: decode it, then parse its time."""
     decode_record = decode.decode_pms_record if kind == "pms" else decode.decode_device_record
     record = decode_record(raw, 0, 3)
-    moment, stamp = (parse_time or decode.TimeParser(now=NOW))(record.time_local, 0, 3)
+    moment, stamp = (parse_time or TimeParser(now=NOW))(record.time_local, 0, 3)
     return record, moment, stamp
 
 
@@ -167,7 +168,7 @@ def test_a_hostile_device_record_gives_a_decode_error_naming_its_place(change, m
 )
 def test_a_time_outside_the_window_blames_the_gateway_clock(time_text, message):
     with pytest.raises(decode.DecodeError) as error:
-        decode.TimeParser(now=NOW)(time_text, 0, 3)
+        TimeParser(now=NOW)(time_text, 0, 3)
 
     assert str(error.value).startswith(f"{PLACE}.time_local: {message}")
 
@@ -177,7 +178,7 @@ def test_a_time_outside_the_window_blames_the_gateway_clock(time_text, message):
     ["2026-08-31T12:00:01Z", "2026-11-29T12:10:00Z", "20261129T191000.000+0700", "2026-11-29T12:10:00+15:59"],
 )
 def test_times_within_the_window_are_parsed(time_text):
-    moment, _ = decode.TimeParser(now=NOW)(time_text, 0, 0)
+    moment, _ = TimeParser(now=NOW)(time_text, 0, 0)
 
     assert NOW - timedelta(days=90) < moment <= NOW + timedelta(minutes=10)
 
@@ -185,7 +186,7 @@ def test_times_within_the_window_are_parsed(time_text):
 def test_the_window_follows_the_settings(settings):
     settings.TELEMETRY_RAW_RETENTION_DAYS = 7
     settings.TELEMETRY_MAX_FUTURE = timedelta(hours=2)
-    parse_time = decode.TimeParser(now=NOW)
+    parse_time = TimeParser(now=NOW)
 
     assert parse_time("2026-11-29T13:59:00Z", 0, 0)[0] == NOW + timedelta(minutes=119)
     with pytest.raises(decode.DecodeError, match="readings older than 7 days are not stored"):
@@ -195,9 +196,9 @@ def test_the_window_follows_the_settings(settings):
 def test_a_parser_measures_against_the_time_it_was_made_by_default():
     in_five_minutes = time_local(datetime.now(UTC) + timedelta(minutes=5))
 
-    assert decode.TimeParser()(in_five_minutes, 0, 0)
+    assert TimeParser()(in_five_minutes, 0, 0)
     with pytest.raises(decode.DecodeError, match="after now"):
-        decode.TimeParser(now=datetime.now(UTC) - timedelta(hours=1))(in_five_minutes, 0, 0)
+        TimeParser(now=datetime.now(UTC) - timedelta(hours=1))(in_five_minutes, 0, 0)
 
 
 def test_a_number_too_small_for_postgresql_is_named_for_the_caller_to_reject():
