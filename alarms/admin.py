@@ -4,8 +4,7 @@ from django.core.exceptions import ValidationError
 from alarms.models import Alarm, AlarmThreshold
 from alarms.permissions import ACKNOWLEDGE_ALARMS
 from alarms.services import alarm_acknowledge
-from assets.admin import StorableTimeLookupsMixin
-from telemetry.admin import ReadOnlyAdmin
+from pms_site.admin import ReadOnlyAdmin, StorableTimeLookupsMixin
 
 
 @admin.register(AlarmThreshold)

@@ -9,8 +9,8 @@ logger = logging.getLogger(__name__)
 
 
 def enqueue_site_evaluation(*, site_ids):
-    """Queue the alarm evaluation of the sites whose readings were just stored. Called by the ingest task
-    after it commits.
+    """Queue the alarm evaluation of the sites whose readings were just stored. Called when the ingest task
+    has committed (telemetry.signals.batches_stored).
 
     A publish failure is logged, not raised: the readings are stored, and the next batch of each site
     evaluates the same latest state again.

@@ -4,8 +4,6 @@ from csp.decorators import csp_update
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
-from django.db.models.constants import LOOKUP_SEP
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,10 +17,10 @@ from assets.forms import (
     ReceiveShipmentForm,
     SiteCreateForm,
     StatusChangeForm,
-    StorableDateTimeField,
     add_service_errors,
 )
 from assets.models import Case, Component, ComponentEvent, Installation, Position, Site
+from pms_site.admin import StorableTimeLookupsMixin
 
 
 class CurrentSiteFilter(admin.SimpleListFilter):
@@ -37,33 +35,6 @@ class CurrentSiteFilter(admin.SimpleListFilter):
         if site is None:
             return queryset
         return queryset.filter(pk__in=selectors.components_on_site(site).values("pk"))
-
-
-COMPARISONS = {"", "exact", "gt", "gte", "lt", "lte"}
-
-
-def storable_time_lookup(transform, value):
-    """Whether PostgreSQL can take ``value`` for this lookup on a date-time field."""
-    if transform == "year":
-        return value.isdigit() and 1 <= int(value) <= 9999
-    if transform in COMPARISONS:
-        try:
-            StorableDateTimeField().clean(value)
-        except ValidationError:
-            return False
-    return True
-
-
-class StorableTimeLookupsMixin:
-    """A list filter on a time with a value PostgreSQL cannot take (a UTC offset of 16 hours or more, a year
-    beyond 9999) is refused with a 400, before it reaches the database."""
-
-    def lookup_allowed(self, lookup, value, request=None):
-        name, _, transform = lookup.partition(LOOKUP_SEP)
-        field = next((field for field in self.model._meta.fields if field.name == name), None)
-        if isinstance(field, models.DateTimeField) and not storable_time_lookup(transform, value):
-            return False
-        return super().lookup_allowed(lookup, value, request)
 
 
 class NoDeleteMixin:

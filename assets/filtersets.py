@@ -6,8 +6,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from assets import selectors
-from assets.forms import StorableIsoDateTimeFilter
 from assets.models import Component, ComponentEvent, Installation, Kind, Position, Site, Status
+from pms_site.forms import StorableIsoDateTimeFilter
 
 
 class SiteFilterSet(django_filters.FilterSet):

@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from assets.admin import StorableTimeLookupsMixin
+from pms_site.admin import ReadOnlyAdmin, StorableTimeLookupsMixin
 from telemetry import services, tokens
 from telemetry.models import (
     DeviceState,
@@ -23,21 +23,6 @@ from telemetry.models import (
 )
 
 ROTATION_OVERLAP = timedelta(hours=1)
-
-
-class ReadOnlyAdmin(StorableTimeLookupsMixin, admin.ModelAdmin):
-    """Written only by the ingest pipeline."""
-
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(IngestBatch)

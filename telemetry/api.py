@@ -5,8 +5,9 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from telemetry import schemas, services
+from telemetry import services
 from telemetry.authentication import GatewayTokenAuthentication, IsGateway
+from telemetry.ingest import decode
 from telemetry.throttling import IngestRateThrottle
 
 JSON = "application/json"
@@ -65,8 +66,8 @@ class IngestView(APIView):
         if len(raw) > limit:
             return self._too_large(limit)
         try:
-            schemas.decode_envelope(raw)
-        except schemas.DecodeError as error:
+            decode.decode_envelope(raw)
+        except decode.DecodeError as error:
             return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
         access = request.auth
         batch_id = services.batch_receive(raw=raw, site_id=access.site_id, token_id=access.token_id)

@@ -4,11 +4,11 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from alarms.tasks import enqueue_site_evaluation
 from telemetry import services
-from telemetry.models import WorkerHeartbeat
+from telemetry.models import IngestBatch, WorkerHeartbeat
 from telemetry.rollup_tasks import refresh_rollups_hours
 from telemetry.rollups import hours_past_the_margin
+from telemetry.signals import batches_stored
 
 
 @shared_task(name="telemetry.worker_heartbeat", ignore_result=True)
@@ -38,7 +38,7 @@ def process_batch(self, batch_id):
     stored = [item for item in processed if item.result.stored]
     site_ids = {item.batch.site_id for item in stored if item.batch.site_id}
     if site_ids:
-        enqueue_site_evaluation(site_ids=site_ids)  # alarms, in their own task: the ingest stays fast
+        batches_stored.send(sender=IngestBatch, site_ids=site_ids)
     late = hours_past_the_margin(times=chain.from_iterable(item.result.times for item in stored))
     if late:
         refresh_rollups_hours.delay([hour.isoformat() for hour in late])

@@ -14,9 +14,9 @@ from django.forms.utils import ErrorList
 from django.utils import timezone
 
 from assets import services
-from assets.forms import StorableDateTimeField
 from assets.models import Component, Kind, Status
 from assets.selectors import component_by_serial, component_in_position_at
+from pms_site.forms import StorableDateTimeField
 from telemetry import services as telemetry_services
 from telemetry.models import Discrepancy
 

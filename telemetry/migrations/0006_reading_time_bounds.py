@@ -1,6 +1,6 @@
 """Bound reading times to a plausible range in the database too: readings, latest state and discrepancies.
 
-Ingest refuses implausible times (telemetry/schemas.py TimeParser); this is the defence behind it. A
+Ingest refuses implausible times (telemetry/ingest/times.py TimeParser); this is the defence behind it. A
 year-10000 time, which psycopg cannot read back, broke every page and alarm task that met it. Rows outside
 the range (only a faulty gateway clock put them there) are deleted first. TimescaleDB (Apache edition too)
 passes a CHECK constraint of a hypertable on to its chunks. Adding it scans each table once.

@@ -12,9 +12,10 @@ from django.conf import settings as django_settings
 from django.db import OperationalError, transaction
 
 from pms_site.celery import app as celery_app
-from telemetry import schemas, services
+from telemetry import services
+from telemetry.ingest import decode
+from telemetry.ingest.resolve import PackResolver
 from telemetry.models import IngestBatch, PackReading, QuarantinedRecord
-from telemetry.resolution import PackResolver
 from tests.conftest import ROOT, wait_until
 from tests.factories import build_site
 from tests.telemetry.payloads import BANGKOK, ago, dataset, envelope, pack_record, site_sample
@@ -41,7 +42,7 @@ def poisoned_sample(site, at):
     with_nul = pack_record("02\x0044", 2, at)
     records[1:1], records[-1:-1] = [beyond_offsets], [with_nul]
     payload = envelope(dataset("pms", site.pms_id, records))
-    return payload, [schemas.record_place(0, 1), schemas.record_place(0, len(records) - 2)]
+    return payload, [decode.record_place(0, 1), decode.record_place(0, len(records) - 2)]
 
 
 def assert_poison_quarantined(batch, places):
@@ -91,8 +92,8 @@ def test_an_unexpected_error_fails_its_own_batch_with_its_own_message_and_no_oth
     batches = [land(site_sample(site, ago(minutes=1)), site) for site in sites]
     cursed = sites[1].test_cases[(1, 2)].serial
     if where == "record decoder":
-        decoder = raise_for_pack(schemas.decode_pms_record, cursed, argument=0)
-        monkeypatch.setattr(schemas, "decode_pms_record", decoder)
+        decoder = raise_for_pack(decode.decode_pms_record, cursed, argument=0)
+        monkeypatch.setattr(decode, "decode_pms_record", decoder)
     else:
         monkeypatch.setattr(PackResolver, "case_at", raise_for_pack(PackResolver.case_at, cursed, argument=1))
 

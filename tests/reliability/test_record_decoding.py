@@ -12,7 +12,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from assets.models import Kind
-from telemetry import schemas
+from telemetry.ingest import decode
+from telemetry.ingest.times import TimeParser
 from telemetry.services import ingest_payload
 from tests.factories import build_site
 from tests.reliability.fuzzing import fuzz_settings
@@ -45,11 +46,11 @@ def raw_pms(*replacements):
     return raw
 
 
-def decode(kind, raw, parse_time=None):
+def decode_one(kind, raw, parse_time=None):
     """What ingest does with one record: decode it, then parse its time."""
-    decode_record = schemas.decode_pms_record if kind == "pms" else schemas.decode_device_record
+    decode_record = decode.decode_pms_record if kind == "pms" else decode.decode_device_record
     record = decode_record(raw, 0, 3)
-    moment, stamp = (parse_time or schemas.TimeParser(now=NOW))(record.time_local, 0, 3)
+    moment, stamp = (parse_time or TimeParser(now=NOW))(record.time_local, 0, 3)
     return record, moment, stamp
 
 
@@ -117,8 +118,8 @@ DEEP = 100_000
     ],
 )
 def test_a_hostile_pms_record_gives_a_decode_error_naming_its_place(raw, message):
-    with pytest.raises(schemas.DecodeError) as error:
-        decode("pms", raw)
+    with pytest.raises(decode.DecodeError) as error:
+        decode_one("pms", raw)
 
     assert str(error.value).startswith(message)
 
@@ -140,8 +141,8 @@ def test_a_hostile_pms_record_gives_a_decode_error_naming_its_place(raw, message
 def test_a_hostile_device_record_gives_a_decode_error_naming_its_place(change, message):
     raw = json.dumps({**sample_record("mppt.json"), **change}).encode()
 
-    with pytest.raises(schemas.DecodeError) as error:
-        decode("mppt", raw)
+    with pytest.raises(decode.DecodeError) as error:
+        decode_one("mppt", raw)
 
     assert str(error.value).startswith(message)
 
@@ -166,8 +167,8 @@ def test_a_hostile_device_record_gives_a_decode_error_naming_its_place(change, m
     ],
 )
 def test_a_time_outside_the_window_blames_the_gateway_clock(time_text, message):
-    with pytest.raises(schemas.DecodeError) as error:
-        schemas.TimeParser(now=NOW)(time_text, 0, 3)
+    with pytest.raises(decode.DecodeError) as error:
+        TimeParser(now=NOW)(time_text, 0, 3)
 
     assert str(error.value).startswith(f"{PLACE}.time_local: {message}")
 
@@ -177,7 +178,7 @@ def test_a_time_outside_the_window_blames_the_gateway_clock(time_text, message):
     ["2026-08-31T12:00:01Z", "2026-11-29T12:10:00Z", "20261129T191000.000+0700", "2026-11-29T12:10:00+15:59"],
 )
 def test_times_within_the_window_are_parsed(time_text):
-    moment, _ = schemas.TimeParser(now=NOW)(time_text, 0, 0)
+    moment, _ = TimeParser(now=NOW)(time_text, 0, 0)
 
     assert NOW - timedelta(days=90) < moment <= NOW + timedelta(minutes=10)
 
@@ -185,28 +186,28 @@ def test_times_within_the_window_are_parsed(time_text):
 def test_the_window_follows_the_settings(settings):
     settings.TELEMETRY_RAW_RETENTION_DAYS = 7
     settings.TELEMETRY_MAX_FUTURE = timedelta(hours=2)
-    parse_time = schemas.TimeParser(now=NOW)
+    parse_time = TimeParser(now=NOW)
 
     assert parse_time("2026-11-29T13:59:00Z", 0, 0)[0] == NOW + timedelta(minutes=119)
-    with pytest.raises(schemas.DecodeError, match="readings older than 7 days are not stored"):
+    with pytest.raises(decode.DecodeError, match="readings older than 7 days are not stored"):
         parse_time("2026-11-21T12:00:00Z", 0, 0)
 
 
 def test_a_parser_measures_against_the_time_it_was_made_by_default():
     in_five_minutes = time_local(datetime.now(UTC) + timedelta(minutes=5))
 
-    assert schemas.TimeParser()(in_five_minutes, 0, 0)
-    with pytest.raises(schemas.DecodeError, match="after now"):
-        schemas.TimeParser(now=datetime.now(UTC) - timedelta(hours=1))(in_five_minutes, 0, 0)
+    assert TimeParser()(in_five_minutes, 0, 0)
+    with pytest.raises(decode.DecodeError, match="after now"):
+        TimeParser(now=datetime.now(UTC) - timedelta(hours=1))(in_five_minutes, 0, 0)
 
 
 def test_a_number_too_small_for_postgresql_is_named_for_the_caller_to_reject():
-    record, _, _ = decode("pms", raw_pms((b'"3.92"', b"1e-50")))
+    record, _, _ = decode_one("pms", raw_pms((b'"3.92"', b"1e-50")))
 
-    assert schemas.tiny_number_problem(record, PLACE) == (
+    assert decode.tiny_number_problem(record, PLACE) == (
         f"{PLACE}.pack.cell.volts[0]: 1e-50 is too small to be a measurement (under 1e-30)"
     )
-    assert schemas.tiny_number_problem(decode("pms", raw_pms())[0], PLACE) is None
+    assert decode.tiny_number_problem(decode_one("pms", raw_pms())[0], PLACE) is None
 
 
 # --- Fuzz ---------------------------------------------------------------------------------------------------
@@ -293,7 +294,7 @@ def storable(record, moment, stamp):
     pack = getattr(record, "pack", None)
     checks = ["%s::timestamptz", "%s::smallint", "%s::text", "%s::smallint"]
     values = [time_text, offset, pack.id if pack else "", pack.dock if pack else 0]
-    if schemas.tiny_number_problem(record, PLACE) is None:
+    if decode.tiny_number_problem(record, PLACE) is None:
         numbers = list(_floats(msgspec.to_builtins(record)))
         checks.append("%s::real[]")
         values.append("{" + msgspec.json.encode(numbers).decode()[1:-1] + "}")
@@ -320,8 +321,8 @@ def _floats(value):
 def test_a_mutated_record_decodes_to_what_postgresql_stores_or_to_a_decode_error_naming_its_place(hostile):
     kind, raw = hostile
     try:
-        decoded = decode(kind, raw)
-    except schemas.DecodeError as error:
+        decoded = decode_one(kind, raw)
+    except decode.DecodeError as error:
         assert str(error).startswith(PLACE)
         assert str(error).isprintable()
         event("refused")
