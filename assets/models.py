@@ -32,9 +32,6 @@ from assets.constants import (
     MIN_DOCKS,
 )
 
-# Until the ingest's identity resolution imports it from assets.constants.
-from assets.constants import pms_dock_number as pms_dock_number
-
 
 class Kind(models.TextChoices):
     CABINET = "cabinet", "Cabinet"

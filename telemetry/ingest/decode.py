@@ -23,6 +23,14 @@ from typing import Annotated
 
 import msgspec
 
+from assets.constants import (
+    CELL_BLOCKS_PER_CASE,
+    FETS_PER_BOARD,
+    LOAD_OUTPUTS,
+    MAX_PMS_DOCK,
+    PACK_TEMPS,
+    PV_INPUTS,
+)
 from telemetry.ingest.errors import DecodeError, explain, explain_decoding, record_place, shown
 from telemetry.ingest.repeated_keys import refuse_repeated_keys
 from telemetry.models import DatasetKind
@@ -30,8 +38,7 @@ from telemetry.models import DatasetKind
 # Anything beyond this is not a measurement, and would not fit a PostgreSQL ``real`` losslessly anyway.
 Number = Annotated[float, msgspec.Meta(ge=-1e6, le=1e6)]
 DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-PACK_TEMPS, CELLS, FETS, PV_INPUTS, LOAD_OUTPUTS = 3, 14, 2, 2, 2
-MAX_PMS_DOCK = 48
+CELLS, FETS = CELL_BLOCKS_PER_CASE, FETS_PER_BOARD
 # Nonzero magnitudes below this are no measurement; PostgreSQL's ``real`` refuses those it would round to 0.
 SMALLEST_NUMBER = 1e-30
 

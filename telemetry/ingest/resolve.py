@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from assets.models import Kind, Site, pms_dock_number
+from assets.constants import pms_dock_number
+from assets.models import Kind, Site
 
 CACHED_PACKS_LIMIT = 200_000  # a fleet of 1,000 sites has about 50,000 packs
 
