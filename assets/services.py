@@ -150,7 +150,7 @@ def site_create(
     return site
 
 
-def site_position(*, site, kind, number):
+def site_position_get_or_create(*, site, kind, number):
     """The numbered cabinet, MPPT or inverter position of ``site``; created on first use within range."""
     highest = PLACEMENT[kind][1]
     if PLACEMENT[kind][0] is not None:
@@ -613,19 +613,6 @@ def component_swap(
         [(new_component, position)], user=user, at=at, reason=reason, note=note
     )
     return installation
-
-
-def case_swap(*, dock, old_case, new_case, user, reason, old_case_status, note="", at=None):
-    return component_swap(
-        position=dock,
-        old_component=old_case,
-        new_component=new_case,
-        user=user,
-        reason=reason,
-        old_component_status=old_case_status,
-        note=note,
-        at=at,
-    )
 
 
 @transaction.atomic

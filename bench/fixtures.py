@@ -26,7 +26,7 @@ def bench_site(*, pms_id, cabinets, at, docks=12):
         )
         [busbar] = _receive(Kind.BUSBAR, [f"BB-{prefix}"], dock_count=docks)
         cases = _receive(Kind.CASE, [f"C-{prefix}-{dock:02d}" for dock in range(1, docks + 1)])
-        position = services.site_position(site=site, kind=Kind.CABINET, number=cabinet_number)
+        position = services.site_position_get_or_create(site=site, kind=Kind.CABINET, number=cabinet_number)
         services.component_install(component=cabinet, position=position, user=None, at=at)
         for part in (controller, busbar):
             position = services.child_position(parent=cabinet, kind=part.kind)

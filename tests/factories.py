@@ -141,7 +141,9 @@ def build_site(*, cabinets=1, docks=12, cases=True, pms_id=None, user=None, at=N
         cabinet = CabinetFactory()
         services.component_install(
             component=cabinet,
-            position=services.site_position(site=site, kind=Kind.CABINET, number=cabinet_number),
+            position=services.site_position_get_or_create(
+                site=site, kind=Kind.CABINET, number=cabinet_number
+            ),
             user=user,
             at=at,
         )

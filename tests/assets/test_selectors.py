@@ -32,13 +32,13 @@ SECOND = timedelta(seconds=1)
 
 
 def swap(dock, old, new, at):
-    services.case_swap(
-        dock=dock,
-        old_case=old,
-        new_case=new,
+    services.component_swap(
+        position=dock,
+        old_component=old,
+        new_component=new,
         user=None,
         reason="Swap",
-        old_case_status=Status.IN_STOCK,
+        old_component_status=Status.IN_STOCK,
         at=at,
     )
 

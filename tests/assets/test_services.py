@@ -64,13 +64,13 @@ def test_site_create_refuses_an_unknown_time_zone_and_five_cabinets(user):
     assert not Site.objects.exists()
 
 
-def test_site_position_is_created_on_first_use_within_range():
+def test_a_site_position_is_created_on_first_use_within_range():
     site = build_site(cabinets=0)
-    position = services.site_position(site=site, kind=Kind.INVERTER, number=2)
-    assert services.site_position(site=site, kind=Kind.INVERTER, number=2) == position
-    errors = errors_of(services.site_position, site=site, kind=Kind.CABINET, number=5)
+    position = services.site_position_get_or_create(site=site, kind=Kind.INVERTER, number=2)
+    assert services.site_position_get_or_create(site=site, kind=Kind.INVERTER, number=2) == position
+    errors = errors_of(services.site_position_get_or_create, site=site, kind=Kind.CABINET, number=5)
     assert errors["number"] == ["Cabinet 5 does not exist: a site has cabinets 1-4."]
-    errors = errors_of(services.site_position, site=site, kind=Kind.CASE, number=1)
+    errors = errors_of(services.site_position_get_or_create, site=site, kind=Kind.CASE, number=1)
     assert errors["kind"] == ["A case is not installed directly on a site."]
 
 
@@ -346,7 +346,9 @@ def test_a_controller_must_store_the_pms_id_of_the_site_it_goes_to(user):
     site = build_site(pms_id="PMS-01-001", cabinets=0)
     cabinet = ComponentFactory(kind=Kind.CABINET)
     services.component_install(
-        component=cabinet, position=services.site_position(site=site, kind=Kind.CABINET, number=1), user=user
+        component=cabinet,
+        position=services.site_position_get_or_create(site=site, kind=Kind.CABINET, number=1),
+        user=user,
     )
     slot = services.child_position(parent=cabinet, kind=Kind.CONTROLLER)
     wrong = ControllerFactory(serial="EH-7", configured_id="PMS-02-001")
@@ -420,13 +422,13 @@ def occupied_dock(user, site):
 
 def test_swap_replaces_the_old_case_in_one_step(user, occupied_dock):
     old, new = Component.objects.get(serial="0241"), CaseFactory(serial="0250")
-    installation = services.case_swap(
-        dock=occupied_dock,
-        old_case=old,
-        new_case=new,
+    installation = services.component_swap(
+        position=occupied_dock,
+        old_component=old,
+        new_component=new,
         user=user,
         reason="Cell block 7 low",
-        old_case_status=Status.FAULTY,
+        old_component_status=Status.FAULTY,
     )
     old.refresh_from_db()
     new.refresh_from_db()
@@ -441,23 +443,23 @@ def test_swap_replaces_the_old_case_in_one_step(user, occupied_dock):
 
 def test_swap_with_a_stale_old_case_fails_and_changes_nothing(user, occupied_dock):
     seen = Component.objects.get(serial="0241")
-    services.case_swap(
-        dock=occupied_dock,
-        old_case=seen,
-        new_case=CaseFactory(serial="0250"),
+    services.component_swap(
+        position=occupied_dock,
+        old_component=seen,
+        new_component=CaseFactory(serial="0250"),
         user=user,
         reason="First engineer",
-        old_case_status=Status.IN_STOCK,
+        old_component_status=Status.IN_STOCK,
     )
     late = CaseFactory(serial="0251")
     errors = errors_of(
-        services.case_swap,
-        dock=occupied_dock,
-        old_case=seen,
-        new_case=late,
+        services.component_swap,
+        position=occupied_dock,
+        old_component=seen,
+        new_component=late,
         user=user,
         reason="Second engineer",
-        old_case_status=Status.FAULTY,
+        old_component_status=Status.FAULTY,
     )
     assert errors["old_component"] == [
         "PMS-01-001 cabinet 1 dock 1 now holds Case 0250, not Case 0241; someone changed it meanwhile. "
@@ -470,22 +472,30 @@ def test_swap_with_a_stale_old_case_fails_and_changes_nothing(user, occupied_doc
 
 def test_swap_error_paths(user, site, occupied_dock):
     old = Component.objects.get(serial="0241")
-    swap = {"user": user, "reason": "x", "old_case_status": Status.IN_STOCK}
+    swap = {"user": user, "reason": "x", "old_component_status": Status.IN_STOCK}
     errors = errors_of(
-        services.case_swap, dock=site.test_docks[(1, 2)], old_case=old, new_case=CaseFactory(), **swap
+        services.component_swap,
+        position=site.test_docks[(1, 2)],
+        old_component=old,
+        new_component=CaseFactory(),
+        **swap,
     )
     assert errors["old_component"] == ["PMS-01-001 cabinet 1 dock 2 is empty; install instead of swapping."]
-    errors = errors_of(services.case_swap, dock=occupied_dock, old_case=old, new_case=old, **swap)
+    errors = errors_of(
+        services.component_swap, position=occupied_dock, old_component=old, new_component=old, **swap
+    )
     assert errors["new_component"] == ["Case 0241 is already at PMS-01-001 cabinet 1 dock 1."]
     faulty = CaseFactory(serial="0299", status=Status.FAULTY)
-    errors = errors_of(services.case_swap, dock=occupied_dock, old_case=old, new_case=faulty, **swap)
+    errors = errors_of(
+        services.component_swap, position=occupied_dock, old_component=old, new_component=faulty, **swap
+    )
     assert errors["component"] == ["Case 0299 is faulty; only components in stock can be installed."]
     errors = errors_of(
-        services.case_swap,
-        dock=occupied_dock,
-        old_case=old,
-        new_case=CaseFactory(),
-        **{**swap, "old_case_status": Status.INSTALLED},
+        services.component_swap,
+        position=occupied_dock,
+        old_component=old,
+        new_component=CaseFactory(),
+        **{**swap, "old_component_status": Status.INSTALLED},
     )
     assert errors["new_status"] == [
         "A removed component is in stock, faulty, in repair or retired; not installed."

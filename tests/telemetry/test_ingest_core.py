@@ -35,7 +35,7 @@ SAMPLE_TIME = ago(hours=1).replace(microsecond=32000)
 
 def install_device(site, kind, device_id, at, number=1):
     device = ComponentFactory(kind=kind, configured_id=device_id)
-    position = asset_services.site_position(site=site, kind=kind, number=number)
+    position = asset_services.site_position_get_or_create(site=site, kind=kind, number=number)
     asset_services.component_install(component=device, position=position, user=None, at=at)
     return device
 

@@ -31,13 +31,13 @@ def test_a_case_swap_recorded_after_an_ingest_is_honoured_by_the_next_ingest():
     ingest(site, pack_record(old_case.serial, 1, before), pack_record(new_case.serial, 1, before))
     assert Discrepancy.objects.get().case_id == new_case.id  # not installed anywhere yet
 
-    asset_services.case_swap(
-        dock=dock,
-        old_case=old_case,
-        new_case=new_case,
+    asset_services.component_swap(
+        position=dock,
+        old_component=old_case,
+        new_component=new_case,
         user=None,
         reason="Weak cell",
-        old_case_status=Status.FAULTY,
+        old_component_status=Status.FAULTY,
         at=swapped_at,
     )
     result = ingest(site, pack_record(new_case.serial, 1, after), pack_record(old_case.serial, 1, after))
@@ -105,7 +105,7 @@ def test_an_mppt_installed_after_an_ingest_is_filed_under_its_site_in_the_next_i
     assert ingest_from_file(before).quarantined == 1
     asset_services.component_install(
         component=mppt,
-        position=asset_services.site_position(site=site, kind=Kind.MPPT, number=1),
+        position=asset_services.site_position_get_or_create(site=site, kind=Kind.MPPT, number=1),
         user=None,
         at=installed_at,
     )
@@ -132,7 +132,7 @@ def _create_site(site):
 
 
 def _create_position(site):
-    return lambda: asset_services.site_position(site=site, kind=Kind.INVERTER, number=1)
+    return lambda: asset_services.site_position_get_or_create(site=site, kind=Kind.INVERTER, number=1)
 
 
 def _edit_component(site):

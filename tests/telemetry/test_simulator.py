@@ -33,7 +33,7 @@ BASIC_ISO = re.compile(r"^\d{8}T\d{6}\.\d{3}[+-]\d{4}$")
 def install_device(site, kind, number, device_id, at):
     services.component_install(
         component=ComponentFactory(kind=kind, configured_id=device_id),
-        position=services.site_position(site=site, kind=kind, number=number),
+        position=services.site_position_get_or_create(site=site, kind=kind, number=number),
         user=None,
         at=at,
     )
