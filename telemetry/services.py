@@ -20,6 +20,7 @@ from operator import itemgetter
 
 import msgspec
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
@@ -27,7 +28,9 @@ from django.utils import timezone
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.errors import UniqueViolation
 
+from assets.models import Component, Installation, Position
 from assets.selectors import location_of_position
+from assets.services import component_install, component_swap
 from telemetry import queue, schemas
 from telemetry.models import (
     DatasetKind,
@@ -883,3 +886,53 @@ def discrepancy_resolve_with(*, discrepancy, installation, user):
     discrepancy.resolved_with = installation
     discrepancy.save(update_fields=["status", "resolved_by", "resolved_at", "resolved_with"])
     return discrepancy
+
+
+@transaction.atomic
+def discrepancy_resolve_by_install(
+    *,
+    discrepancy: Discrepancy,
+    component: Component,
+    position: Position,
+    user: AbstractBaseUser | None,
+    reason: str = "",
+    note: str = "",
+    at: datetime | None = None,
+) -> Installation:
+    """Install ``component`` (the discrepancy's case) at ``position``, the dock ``discrepancy`` saw it in, and
+    resolve ``discrepancy`` with that installation: both or neither."""
+    installation = component_install(
+        component=component, position=position, user=user, reason=reason, note=note, at=at
+    )
+    discrepancy_resolve_with(discrepancy=discrepancy, installation=installation, user=user)
+    return installation
+
+
+@transaction.atomic
+def discrepancy_resolve_by_swap(
+    *,
+    discrepancy: Discrepancy,
+    position: Position,
+    old_component: Component,
+    new_component: Component,
+    user: AbstractBaseUser | None,
+    reason: str,
+    old_component_status: str,
+    note: str = "",
+    at: datetime | None = None,
+) -> Installation:
+    """Swap ``new_component`` (the discrepancy's case) for ``old_component`` at ``position``, the dock
+    ``discrepancy`` saw it in, as ``component_swap`` does, and resolve ``discrepancy`` with the new
+    installation: both or neither."""
+    installation = component_swap(
+        position=position,
+        old_component=old_component,
+        new_component=new_component,
+        user=user,
+        reason=reason,
+        old_component_status=old_component_status,
+        note=note,
+        at=at,
+    )
+    discrepancy_resolve_with(discrepancy=discrepancy, installation=installation, user=user)
+    return installation

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.forms.utils import ErrorList
 from django.utils import timezone
 
@@ -55,8 +54,7 @@ class ChangeForm(forms.Form):
     def apply(self, *, user):
         """Record the change; the installation it leaves, or None with the errors added to the form."""
         try:
-            with transaction.atomic():
-                return self.record(user=user)
+            return self.record(user=user)
         except ValidationError as error:
             for key, messages in error.message_dict.items():
                 self.add_error(self.SERVICE_FIELDS.get(key), messages)
@@ -132,23 +130,23 @@ class DiscrepancyMixin(forms.Form):
             )
         return cleaned
 
-    def record(self, *, user):
-        installation = super().record(user=user)
-        if self.cleaned_data["discrepancy"] is not None:
-            telemetry_services.discrepancy_resolve_with(
-                discrepancy=self.cleaned_data["discrepancy"], installation=installation, user=user
-            )
-        return installation
-
 
 class InstallForm(NewComponentMixin, DiscrepancyMixin, ChangeForm):
     SERVICE_FIELDS = {**ChangeForm.SERVICE_FIELDS, "component": "serial", "position": None}
     verb = "Install"
 
-    def call_service(self, *, user, component, reason, note, at, **unused):
-        return services.component_install(
-            component=component, position=self.position, user=user, reason=reason, note=note, at=at
-        )
+    def call_service(self, *, user, component, discrepancy, reason, note, at, **unused):
+        install = {
+            "component": component,
+            "position": self.position,
+            "user": user,
+            "reason": reason,
+            "note": note,
+            "at": at,
+        }
+        if discrepancy is None:
+            return services.component_install(**install)
+        return telemetry_services.discrepancy_resolve_by_install(discrepancy=discrepancy, **install)
 
 
 class ReplaceForm(NewComponentMixin, OldComponentMixin, DiscrepancyMixin, ChangeForm):
@@ -163,17 +161,22 @@ class ReplaceForm(NewComponentMixin, OldComponentMixin, DiscrepancyMixin, Change
     }
     verb = "Replace"
 
-    def call_service(self, *, user, component, old_component, removed_status, reason, note, at, **unused):
-        return services.component_swap(
-            position=self.position,
-            old_component=old_component,
-            new_component=component,
-            user=user,
-            reason=reason,
-            old_component_status=removed_status,
-            note=note,
-            at=at,
-        )
+    def call_service(
+        self, *, user, component, old_component, removed_status, discrepancy, reason, note, at, **unused
+    ):
+        swap = {
+            "position": self.position,
+            "old_component": old_component,
+            "new_component": component,
+            "user": user,
+            "reason": reason,
+            "old_component_status": removed_status,
+            "note": note,
+            "at": at,
+        }
+        if discrepancy is None:
+            return services.component_swap(**swap)
+        return telemetry_services.discrepancy_resolve_by_swap(discrepancy=discrepancy, **swap)
 
 
 class RemoveForm(OldComponentMixin, ChangeForm):
