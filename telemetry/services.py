@@ -20,7 +20,7 @@ from operator import itemgetter
 
 import msgspec
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
@@ -894,7 +894,7 @@ def discrepancy_resolve_by_install(
     discrepancy: Discrepancy,
     component: Component,
     position: Position,
-    user: AbstractBaseUser | None,
+    user: User | None,
     reason: str = "",
     note: str = "",
     at: datetime | None = None,
@@ -915,7 +915,7 @@ def discrepancy_resolve_by_swap(
     position: Position,
     old_component: Component,
     new_component: Component,
-    user: AbstractBaseUser | None,
+    user: User | None,
     reason: str,
     old_component_status: str,
     note: str = "",

@@ -22,7 +22,7 @@ from telemetry.models import Discrepancy
 REMOVED_STATUS_CHOICES = [(status.value, status.label) for status in services.RESTING_STATUSES]
 
 
-def serial_label(kind):
+def serial_label(*, kind: str) -> str:
     return "Case id" if kind == Kind.CASE else f"{Kind(kind).label} serial"
 
 
@@ -74,16 +74,16 @@ class NewComponentMixin(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["serial"].label = serial_label(self.position.kind)
+        self.fields["serial"].label = serial_label(kind=self.position.kind)
         self.fields["serial"].help_text = "Type it, or scan its barcode into this box."
 
     def clean_serial(self):
         serial = self.cleaned_data["serial"].strip()
-        component = component_by_serial(self.position.kind, serial)
+        component = component_by_serial(kind=self.position.kind, serial=serial)
         if component is None:
             kind = Kind(self.position.kind)
             raise ValidationError(
-                f"There is no {kind.label.lower()} with {serial_label(kind)} {serial!r}. "
+                f"There is no {kind.label.lower()} with {serial_label(kind=kind)} {serial!r}. "
                 "Check the id on the label."
             )
         self.cleaned_data["component"] = component
@@ -186,7 +186,7 @@ class RemoveForm(OldComponentMixin, ChangeForm):
     def clean(self):
         cleaned = super().clean()
         old = cleaned.get("old_component")
-        current = component_in_position_at(self.position)
+        current = component_in_position_at(position=self.position)
         if old is not None and current != old:
             now = f"now holds {current}" if current else "is now empty"
             raise ValidationError(

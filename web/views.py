@@ -308,7 +308,7 @@ def _place_context(position):
     return {
         "position": position,
         "location": location,
-        "occupant": component_in_position_at(position),
+        "occupant": component_in_position_at(position=position),
         "time_zone": location.site.time_zone if location.site else "UTC",
     }
 

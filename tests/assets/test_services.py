@@ -76,16 +76,16 @@ def test_a_site_position_is_created_on_first_use_within_range():
 
 def test_child_position_names_the_missing_dock_and_the_busbars_dock_count():
     busbar = BusbarFactory(serial="BB-0012", dock_count=12)
-    assert services.child_position(parent=busbar, kind=Kind.CASE, number=12).number == 12
-    errors = errors_of(services.child_position, parent=busbar, kind=Kind.CASE, number=13)
+    assert services.child_position_get(parent=busbar, kind=Kind.CASE, number=12).number == 12
+    errors = errors_of(services.child_position_get, parent=busbar, kind=Kind.CASE, number=13)
     assert errors["position"] == ["Dock 13 does not exist: busbar BB-0012 has 12 docks"]
 
 
 def test_child_position_explains_kinds_that_do_not_fit_and_numbers_out_of_range():
     case = CaseFactory(serial="0241")
-    errors = errors_of(services.child_position, parent=case, kind=Kind.FET, number=1)
+    errors = errors_of(services.child_position_get, parent=case, kind=Kind.FET, number=1)
     assert errors["position"] == ["A FET does not go in a case"]
-    errors = errors_of(services.child_position, parent=case, kind=Kind.CELL_BLOCK, number=15)
+    errors = errors_of(services.child_position_get, parent=case, kind=Kind.CELL_BLOCK, number=15)
     assert errors["position"] == ["Cell block 15 does not exist: Case 0241 has cell block positions 1-14"]
 
 
@@ -147,7 +147,7 @@ def test_receive_a_controller_needs_its_type(user):
 
 def test_parse_serials_reports_bad_lines_by_number_and_keeps_the_good_ones():
     text = 'Serial\n0241\n0242,LFP-48V\n\n0241\nbad serial!\n"0243";note\n' + "x" * 65 + "\n"
-    serials, errors = services.parse_serials(text)
+    serials, errors = services.parse_serials(text=text)
     assert serials == ["0241", "0242", "0243"]
     rule = "is not a valid serial (letters, digits, '.', '_', '/', '-'; at most 64 characters)."
     assert errors == [
@@ -350,7 +350,7 @@ def test_a_controller_must_store_the_pms_id_of_the_site_it_goes_to(user):
         position=services.site_position_get_or_create(site=site, kind=Kind.CABINET, number=1),
         user=user,
     )
-    slot = services.child_position(parent=cabinet, kind=Kind.CONTROLLER)
+    slot = services.child_position_get(parent=cabinet, kind=Kind.CONTROLLER)
     wrong = ControllerFactory(serial="EH-7", configured_id="PMS-02-001")
     errors = errors_of(services.component_install, component=wrong, position=slot, user=user)
     assert errors["component"] == [

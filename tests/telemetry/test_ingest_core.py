@@ -273,14 +273,14 @@ def test_an_acquisition_board_id_resolves_to_the_case_it_was_in_at_the_readings_
     board = AcqBoardFactory()
     asset_services.component_install(
         component=board,
-        position=asset_services.child_position(parent=case_a, kind=Kind.ACQ_BOARD),
+        position=asset_services.child_position_get(parent=case_a, kind=Kind.ACQ_BOARD),
         user=None,
         at=ago(days=4),
     )
     asset_services.component_remove(component=board, user=None, reason="moved", at=moved_at)
     asset_services.component_install(
         component=board,
-        position=asset_services.child_position(parent=case_b, kind=Kind.ACQ_BOARD),
+        position=asset_services.child_position_get(parent=case_b, kind=Kind.ACQ_BOARD),
         user=None,
         at=moved_at,
     )

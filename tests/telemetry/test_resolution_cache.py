@@ -56,7 +56,7 @@ def test_an_acquisition_board_moved_after_an_ingest_resolves_to_its_new_case_in_
     board = AcqBoardFactory()
     asset_services.component_install(
         component=board,
-        position=asset_services.child_position(parent=case_a, kind=Kind.ACQ_BOARD),
+        position=asset_services.child_position_get(parent=case_a, kind=Kind.ACQ_BOARD),
         user=None,
         at=ago(days=1),
     )
@@ -66,7 +66,7 @@ def test_an_acquisition_board_moved_after_an_ingest_resolves_to_its_new_case_in_
     asset_services.component_remove(component=board, user=None, reason="Moved", at=moved_at)
     asset_services.component_install(
         component=board,
-        position=asset_services.child_position(parent=case_b, kind=Kind.ACQ_BOARD),
+        position=asset_services.child_position_get(parent=case_b, kind=Kind.ACQ_BOARD),
         user=None,
         at=moved_at,
     )

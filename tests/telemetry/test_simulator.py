@@ -55,7 +55,7 @@ def demo_sites():
     for dock in (1, 2):
         board = AcqBoardFactory(configured_id="")
         case = second.test_cases[(1, dock)]
-        position = services.child_position(parent=case, kind=Kind.ACQ_BOARD)
+        position = services.child_position_get(parent=case, kind=Kind.ACQ_BOARD)
         services.component_install(component=board, position=position, user=None, at=installed)
         old_boards.append(board)
     second.test_old_boards = old_boards

@@ -209,8 +209,8 @@ class DemoBuilder:
                 (cabinet, services.site_position_get_or_create(site=site, kind=Kind.CABINET, number=number))
             )
             self.install(
-                (controller, services.child_position(parent=cabinet, kind=Kind.CONTROLLER)),
-                (busbar, services.child_position(parent=cabinet, kind=Kind.BUSBAR)),
+                (controller, services.child_position_get(parent=cabinet, kind=Kind.CONTROLLER)),
+                (busbar, services.child_position_get(parent=cabinet, kind=Kind.BUSBAR)),
             )
             case_ids = [case_id(n) for n in range(next_case, next_case + docks)]
             next_case += docks
