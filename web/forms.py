@@ -54,14 +54,11 @@ class ChangeForm(forms.Form):
     def apply(self, *, user):
         """Record the change; the installation it leaves, or None with the errors added to the form."""
         try:
-            return self.record(user=user)
+            return self.call_service(user=user, **self.cleaned_data)
         except ValidationError as error:
             for key, messages in error.message_dict.items():
                 self.add_error(self.SERVICE_FIELDS.get(key), messages)
             return None
-
-    def record(self, *, user):
-        return self.call_service(user=user, **self.cleaned_data)
 
 
 class NewComponentMixin(forms.Form):
