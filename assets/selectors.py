@@ -136,7 +136,7 @@ def location_of_position(position: Position, at: datetime | None = None) -> Loca
 def location_of_component(component: Component, at: datetime | None = None) -> Location | None:
     """Where ``component`` was at ``at``, or None when it was not installed."""
     installation = installation_at(component=component, at=at)
-    return location_of_position(installation.position, at) if installation else None
+    return location_of_position(position=installation.position, at=at) if installation else None
 
 
 def component_by_serial(*, kind: str, serial: str) -> Component | None:
@@ -229,7 +229,7 @@ def contents_of(component: Component, at: datetime | None = None) -> tuple[Slot,
         Slot(
             position=position,
             component=occupants.get(position.pk),
-            children=contents_of(occupants[position.pk], at) if position.pk in occupants else (),
+            children=contents_of(component=occupants[position.pk], at=at) if position.pk in occupants else (),
         )
         for position in positions
     )

@@ -83,7 +83,7 @@ def _describe(component):
 
 def _describe_place(position, at=None):
     """'PMS-01-001 cabinet 1 dock 3', or 'dock 3 of busbar BB-0012' when the busbar is not on a site."""
-    location = location_of_position(position, at)
+    location = location_of_position(position=position, at=at)
     if location.site is not None:
         return str(location)
     if position.parent_id is not None:
@@ -425,7 +425,7 @@ def _check_installable(placements, at):
 def _check_controller_pms_id(component, position, at):
     if component.kind != Kind.CONTROLLER:
         return
-    location = location_of_position(position, at)
+    location = location_of_position(position=position, at=at)
     if location.site is not None and component.configured_id != location.site.pms_id:
         stored = component.configured_id or "no PMS id"
         raise ValidationError(

@@ -162,7 +162,7 @@ def _local_zone(location):
 @page(MONITOR_PERMS)
 def case_detail(request, serial):
     case = get_object_or_404(Case, serial=serial)
-    location = location_of_component(case)
+    location = location_of_component(component=case)
     life_start = selectors.case_life_start(case)
     context = {
         "case": case,
@@ -179,7 +179,7 @@ def case_detail(request, serial):
 @page(MONITOR_PERMS)
 def case_series(request, serial):
     case = get_object_or_404(Case, serial=serial)
-    time_zone = _local_zone(location_of_component(case))
+    time_zone = _local_zone(location_of_component(component=case))
     resolution, error = _range_or_error(request, time_zone, life_start=selectors.case_life_start(case))
     if error:
         return error
@@ -236,7 +236,7 @@ def export_case(request, serial):
     case = get_object_or_404(Case, serial=serial)
     return _export(
         request,
-        time_zone=_local_zone(location_of_component(case)),
+        time_zone=_local_zone(location_of_component(component=case)),
         name=f"case-{case.serial}",
         header=selectors.PACK_CSV_HEADER,
         rows=partial(selectors.pack_csv_rows, case=case),
@@ -249,7 +249,7 @@ def export_device(request, pk):
     device = get_object_or_404(Component, pk=pk, kind__in=[Kind.MPPT, Kind.INVERTER])
     return _export(
         request,
-        time_zone=_local_zone(location_of_component(device)),
+        time_zone=_local_zone(location_of_component(component=device)),
         name=device.configured_id or device.serial,
         header=selectors.DEVICE_CSV_HEADER,
         rows=partial(selectors.device_csv_rows, device=device),
@@ -304,7 +304,7 @@ def field_site(request, pk):
 
 
 def _place_context(position):
-    location = location_of_position(position)
+    location = location_of_position(position=position)
     return {
         "position": position,
         "location": location,
@@ -369,7 +369,7 @@ def field_result(request, pk):
         ),
         pk=pk,
     )
-    location = location_of_position(installation.position, installation.installed_at)
+    location = location_of_position(position=installation.position, at=installation.installed_at)
     context = {
         "installation": installation,
         "location": location,

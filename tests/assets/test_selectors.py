@@ -103,7 +103,7 @@ def test_a_dock_of_another_pms_is_not_confused_with_ours(history):
 def test_where_has_case_0241_been(history):
     _, case, _ = history
     visits = [
-        (str(location_of_position(i.position, i.installed_at)), i.installed_at, i.removed_at)
+        (str(location_of_position(position=i.position, at=i.installed_at)), i.installed_at, i.removed_at)
         for i in installations_of(component=case["0241"])
     ]
     assert visits == [("PMS-01-001 cabinet 1 dock 7", T0, T1), ("PMS-01-001 cabinet 2 dock 1", T2, None)]
@@ -111,12 +111,12 @@ def test_where_has_case_0241_been(history):
 
 def test_location_of_a_case_and_its_pms_dock_at_a_time(history):
     _, case, _ = history
-    assert location_of_component(case["0241"], T0 - timedelta(days=2)) is None
-    then = location_of_component(case["0241"], T1 - SECOND)
+    assert location_of_component(component=case["0241"], at=T0 - timedelta(days=2)) is None
+    then = location_of_component(component=case["0241"], at=T1 - SECOND)
     assert (str(then), then.pms_dock) == ("PMS-01-001 cabinet 1 dock 7", 7)
-    now = location_of_component(case["0241"])
+    now = location_of_component(component=case["0241"])
     assert (str(now), now.pms_dock) == ("PMS-01-001 cabinet 2 dock 1", 13)
-    assert location_of_component(case["0242"]) is None
+    assert location_of_component(component=case["0242"]) is None
 
 
 def test_what_a_position_held_at_a_time(history):

@@ -247,7 +247,7 @@ def test_install_opens_an_installation_sets_the_status_and_records_the_event(use
         "Commissioning",
         None,
     )
-    assert str(location_of_component(case)) == "PMS-01-001 cabinet 1 dock 3"
+    assert str(location_of_component(component=case)) == "PMS-01-001 cabinet 1 dock 3"
     event = case.events.first()
     assert (event.type, event.from_status, event.to_status, event.position) == (
         ComponentEvent.Type.INSTALLED,
