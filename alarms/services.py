@@ -13,9 +13,12 @@ durations, timed by the observation's own time (the reading's time for telemetry
   limits keeps the alarm and restarts the clear timer.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -56,7 +59,7 @@ class _Changes:
     deleted: list[int] = field(default_factory=list)
 
 
-def pack_observation(state):
+def pack_observation(*, state: dict[str, Any]) -> Observation:
     """The alarm values of one latest-state row (``selectors.pack_states``): open cells are not measured."""
     cells = [
         volts for number, volts in enumerate(state["cell_volts"], 1) if number not in state["open_cells"]
@@ -81,7 +84,7 @@ def pack_observation(state):
     )
 
 
-def evaluate_packs(*, site_ids):
+def pack_alarms_evaluate(*, site_ids: Iterable[int]) -> None:
     """Evaluate the latest state of every pack reporting from ``site_ids`` (call after ingest commits).
 
     Open pack alarms of these sites for a case that no longer reports from the site (it moved) are closed.
@@ -90,15 +93,15 @@ def evaluate_packs(*, site_ids):
     with transaction.atomic():
         _lock_sites(site_ids)
         _evaluate(
-            [pack_observation(state) for state in selectors.pack_states(site_ids=site_ids)],
+            [pack_observation(state=state) for state in selectors.pack_states(site_ids=site_ids)],
             site_ids=site_ids,
             kinds=PACK_READING_KINDS,
-            thresholds=selectors.thresholds_for_sites(site_ids),
+            thresholds=selectors.thresholds_for_sites(site_ids=site_ids),
             now=timezone.now(),
         )
 
 
-def evaluate_staleness(*, now=None):
+def staleness_alarms_evaluate(*, now: datetime | None = None) -> None:
     """Raise and clear "site stopped reporting" and "pack stopped reporting" (run by a beat task).
 
     A site is judged once it has reported at all. A pack is judged only while its site still reports (more
@@ -110,7 +113,7 @@ def evaluate_staleness(*, now=None):
     site_ids = sorted(site_last)
     with transaction.atomic():
         _lock_sites(site_ids)
-        thresholds = selectors.thresholds_for_sites(site_ids)
+        thresholds = selectors.thresholds_for_sites(site_ids=site_ids)
         _evaluate(
             [
                 Observation(
@@ -150,7 +153,7 @@ def evaluate_staleness(*, now=None):
         )
 
 
-def alarm_acknowledge(*, alarm, user, at=None):
+def alarm_acknowledge(*, alarm: Alarm, user: User, at: datetime | None = None) -> Alarm:
     """Record that ``user`` has seen ``alarm``. A pending alarm, or one already acknowledged, is refused."""
     with transaction.atomic():
         locked = Alarm.objects.select_for_update(of=("self",)).select_related("acknowledged_by")

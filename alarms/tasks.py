@@ -30,10 +30,10 @@ def enqueue_site_evaluation(*, site_ids):
 )
 def evaluate_sites(site_ids):
     """Evaluate the latest state of the packs of these sites."""
-    services.evaluate_packs(site_ids=site_ids)
+    services.pack_alarms_evaluate(site_ids=site_ids)
 
 
 @shared_task(name="alarms.check_staleness", ignore_result=True)
 def check_staleness():
     """Beat task: raise and clear "pack stopped reporting" and "site stopped reporting"."""
-    services.evaluate_staleness()
+    services.staleness_alarms_evaluate()

@@ -34,7 +34,7 @@ class CurrentSiteFilter(admin.SimpleListFilter):
         site = Site.objects.filter(pk=self.value()).first() if (self.value() or "").isdigit() else None
         if site is None:
             return queryset
-        return queryset.filter(pk__in=selectors.components_on_site(site).values("pk"))
+        return queryset.filter(pk__in=selectors.components_on_site(site=site).values("pk"))
 
 
 class NoDeleteMixin:
@@ -227,8 +227,8 @@ class CaseAdmin(ComponentAdmin):
         case = self.get_object(request, object_id)
         extra_context = {
             **(extra_context or {}),
-            "tree": selectors.contents_of(case) if case else (),
-            "location": selectors.location_of_component(case) if case else None,
+            "tree": selectors.contents_of(component=case) if case else (),
+            "location": selectors.location_of_component(component=case) if case else None,
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

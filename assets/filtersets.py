@@ -28,7 +28,7 @@ class SiteFilterSet(django_filters.FilterSet):
 def _position_on_site(site, prefix=""):
     """Q: the position at ``prefix`` is on ``site`` itself, or inside a component that is on it now."""
     return Q(**{f"{prefix}site": site}) | Q(
-        **{f"{prefix}parent__in": selectors.components_on_site(site).values("pk")}
+        **{f"{prefix}parent__in": selectors.components_on_site(site=site).values("pk")}
     )
 
 
@@ -49,7 +49,7 @@ class ComponentFilterSet(django_filters.FilterSet):
 
     @extend_schema_field(OpenApiTypes.INT)
     def filter_site(self, queryset, name, site):
-        return queryset.filter(pk__in=selectors.components_on_site(site).values("pk"))
+        return queryset.filter(pk__in=selectors.components_on_site(site=site).values("pk"))
 
 
 class PositionFilterSet(django_filters.FilterSet):

@@ -15,7 +15,7 @@ CSV_SEPARATORS = re.compile(r"[,;\t]")
 
 
 def unknown_serial(kind, serial):
-    return f"There is no {services.noun(kind)} with serial {serial}."
+    return f"There is no {services.noun(kind=kind)} with serial {serial}."
 
 
 def add_service_errors(form, error):
@@ -79,7 +79,7 @@ class ReceiveShipmentForm(forms.Form):
 
     def clean_serials(self):
         text = self.cleaned_data["serials"]
-        serials, errors = services.parse_serials(text)
+        serials, errors = services.parse_serials(text=text)
         if errors:
             raise ValidationError(errors)
         if not serials:
@@ -89,7 +89,7 @@ class ReceiveShipmentForm(forms.Form):
     def receive_arguments(self):
         """Keyword arguments for services.components_receive."""
         text = self.cleaned_data["serials"]
-        serials, _ = services.parse_serials(text)
+        serials, _ = services.parse_serials(text=text)
         return {
             **{name: value for name, value in self.cleaned_data.items() if name != "serials"},
             "serials": serials,
@@ -99,10 +99,10 @@ class ReceiveShipmentForm(forms.Form):
 
 def _components_from_serials(text, kind, *, expected, field_label):
     """The stock components named one per line in ``text``, in order; every problem reported by line."""
-    serials, errors = services.parse_serials(text)
+    serials, errors = services.parse_serials(text=text)
     components = []
     for number, serial in enumerate(serials, start=1):
-        component = selectors.component_by_serial(kind, serial)
+        component = selectors.component_by_serial(kind=kind, serial=serial)
         if component is None:
             errors.append(f"Position {number}: {unknown_serial(kind, serial)}")
         components.append(component)
@@ -131,7 +131,7 @@ class AssembleCaseForm(forms.Form):
 
     def _single(self, field, kind):
         serial = self.cleaned_data[field].strip()
-        component = selectors.component_by_serial(kind, serial)
+        component = selectors.component_by_serial(kind=kind, serial=serial)
         if component is None:
             raise ValidationError(unknown_serial(kind, serial))
         return component

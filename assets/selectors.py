@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -13,12 +13,14 @@ from assets.constants import pms_dock_number, split_pms_dock_number
 from assets.models import PLACEMENT, Case, Component, Installation, Kind, Position, Site
 
 
-def active_at(at):
+def active_at(at: datetime) -> Q:
     """Installations that were in place at instant ``at``."""
     return Q(installed_at__lte=at) & (Q(removed_at__isnull=True) | Q(removed_at__gt=at))
 
 
-def installation_at(*, position=None, component=None, at=None):
+def installation_at(
+    *, position: Position | None = None, component: Component | int | None = None, at: datetime | None = None
+) -> Installation | None:
     """The installation in ``position`` (or of ``component``) at ``at`` (default now), or None."""
     at = at or timezone.now()
     lookup = {"position": position} if position is not None else {"component": component}
@@ -30,12 +32,12 @@ def installation_at(*, position=None, component=None, at=None):
     )
 
 
-def component_in_position_at(position, at=None):
+def component_in_position_at(*, position: Position, at: datetime | None = None) -> Component | None:
     installation = installation_at(position=position, at=at)
     return installation.component if installation else None
 
 
-def installations_of(component):
+def installations_of(*, component: Component) -> QuerySet[Installation]:
     """Where has this component been? Oldest first."""
     return (
         Installation.objects.filter(component=component)
@@ -44,7 +46,7 @@ def installations_of(component):
     )
 
 
-def case_in_pms_dock_at(*, pms_id, pms_dock, at):
+def case_in_pms_dock_at(*, pms_id: str, pms_dock: int, at: datetime) -> Installation | None:
     """What was in PMS-wide dock ``pms_dock`` of the PMS ``pms_id`` at ``at``?
 
     One query: the case installed in that dock, whose busbar was in that cabinet, whose cabinet was on the
@@ -69,7 +71,7 @@ def case_in_pms_dock_at(*, pms_id, pms_dock, at):
     )
 
 
-def case_holding_board_at(board, at):
+def case_holding_board_at(*, board: Component | str, at: datetime) -> Case | None:
     """The Case that held acquisition board ``board`` (a Component or its hardware id) at ``at``, or None.
 
     Older gateways report the board's hardware id as the pack id; this turns it into the Case.
@@ -91,7 +93,7 @@ class Location:
     cabinet_number: int | None = None
 
     @property
-    def pms_dock(self):
+    def pms_dock(self) -> int | None:
         leaf = self.path[-1]
         if leaf.kind != Kind.CASE or self.cabinet_number is None:
             return None
@@ -103,7 +105,7 @@ class Location:
         return " ".join(parts)
 
 
-def location_of_position(position, at=None):
+def location_of_position(*, position: Position, at: datetime | None = None) -> Location:
     """Walk up from ``position`` through the installations of its parents at ``at``."""
     at = at or timezone.now()
     path = [position]
@@ -122,10 +124,10 @@ def location_of_position(position, at=None):
     )
 
 
-def location_of_component(component, at=None):
+def location_of_component(*, component: Component, at: datetime | None = None) -> Location | None:
     """Where ``component`` was at ``at``, or None when it was not installed."""
     installation = installation_at(component=component, at=at)
-    return location_of_position(installation.position, at) if installation else None
+    return location_of_position(position=installation.position, at=at) if installation else None
 
 
 # --- What is installed on sites at a time ----------------------------------------------------------------
@@ -235,7 +237,7 @@ def site_installed_at(*, site: Site, at: datetime | None) -> SiteInstalled:
     return sites_installed_at(site_ids=[site.pk], at=at)[site.pk]
 
 
-def component_by_serial(kind, serial):
+def component_by_serial(*, kind: str, serial: str) -> Component | None:
     return Component.objects.filter(kind=kind, serial=serial).first()
 
 
@@ -268,12 +270,12 @@ SELECT component_id, array_agg(position_id ORDER BY depth DESC) FROM chain GROUP
 """
 
 
-def components_on_site(site):
+def components_on_site(*, site: Site) -> QuerySet[Component]:
     """Components on ``site`` now: installed on it directly, or inside something that is (at any depth)."""
     return Component.objects.filter(pk__in=RawSQL(_ON_SITE_SQL, [site.pk]))
 
 
-def current_locations(components):
+def current_locations(*, components: Iterable[Component]) -> dict[int, Location]:
     """{component id: Location now} for those of ``components`` that are installed, in two queries."""
     ids = [component.pk for component in components]
     if not ids:
@@ -306,7 +308,7 @@ class Slot:
     children: tuple["Slot", ...] = ()
 
 
-def contents_of(component, at=None):
+def contents_of(*, component: Component, at: datetime | None = None) -> tuple[Slot, ...]:
     """The tree of positions inside ``component`` at ``at`` (default now), in placement order."""
     at = at or timezone.now()
     kind_order = list(PLACEMENT)
@@ -325,7 +327,7 @@ def contents_of(component, at=None):
         Slot(
             position=position,
             component=occupants.get(position.pk),
-            children=contents_of(occupants[position.pk], at) if position.pk in occupants else (),
+            children=contents_of(component=occupants[position.pk], at=at) if position.pk in occupants else (),
         )
         for position in positions
     )

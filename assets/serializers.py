@@ -53,7 +53,7 @@ class LocatedListSerializer(serializers.ListSerializer):
 
     def to_representation(self, data):
         components = list(data.all() if hasattr(data, "all") else data)
-        self.child.locations = selectors.current_locations(components)
+        self.child.locations = selectors.current_locations(components=components)
         return super().to_representation(components)
 
 
@@ -69,7 +69,7 @@ class LocatedComponentSerializer(ComponentSerializer):
     def get_location(self, component):
         locations = getattr(self, "locations", None)
         if locations is None:
-            locations = selectors.current_locations([component])
+            locations = selectors.current_locations(components=[component])
         location = locations.get(component.pk)
         return LocationSerializer(location).data if location else None
 
@@ -129,7 +129,7 @@ def resolve_component(attrs, *, id_field, serial_field, kind):
     if component is None:
         if not kind:
             raise serializers.ValidationError({"kind": "Give the kind of the component with its serial."})
-        component = selectors.component_by_serial(kind, serial)
+        component = selectors.component_by_serial(kind=kind, serial=serial)
         if component is None:
             raise serializers.ValidationError({serial_field: unknown_serial(kind, serial)})
     attrs[id_field] = component
@@ -162,7 +162,7 @@ class InstallInputSerializer(serializers.Serializer):
         kind = attrs.pop("kind", None) or (position.kind if position else None)
         resolve_component(attrs, id_field="component", serial_field="serial", kind=kind)
         if position is None:
-            attrs["position"] = services.child_position(
+            attrs["position"] = services.child_position_get(
                 parent=parent, kind=attrs["component"].kind, number=number
             )
         return attrs

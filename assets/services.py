@@ -7,8 +7,12 @@ the place; where the error belongs to one input, it is keyed by that input's nam
 
 import re
 from collections import Counter
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -60,30 +64,30 @@ EDITABLE_FIELDS = {
 }
 
 
-def noun(kind):
+def noun(*, kind: str) -> str:
     """The kind as a word within a sentence: 'acquisition board', but 'FET board'."""
     label = Kind(kind).label
     return label if label[:2].isupper() else label[0].lower() + label[1:]
 
 
-def a_noun(kind, *, start=False):
+def _a_noun(kind, *, start=False):
     """'an acquisition board', 'a FET'; 'An ...' when ``start``s a sentence."""
-    word = noun(kind)
+    word = noun(kind=kind)
     article = "an" if word[0] in "aeiouAEIOU" else "a"
     return f"{article.capitalize() if start else article} {word}"
 
 
-def describe(component):
+def _describe(component):
     return f"{Kind(component.kind).label} {component.serial}"
 
 
-def describe_place(position, at=None):
+def _describe_place(position, at=None):
     """'PMS-01-001 cabinet 1 dock 3', or 'dock 3 of busbar BB-0012' when the busbar is not on a site."""
-    location = location_of_position(position, at)
+    location = location_of_position(position=position, at=at)
     if location.site is not None:
         return str(location)
     if position.parent_id is not None:
-        return f"{position.label} of {describe(position.parent)}"
+        return f"{position.label} of {_describe(position.parent)}"
     return position.label
 
 
@@ -136,8 +140,17 @@ def _check_time(at):
 
 @transaction.atomic
 def site_create(
-    *, name, pms_id, user, time_zone="UTC", location="", notes="", cabinets=0, mppts=0, inverters=0
-):
+    *,
+    name: str,
+    pms_id: str,
+    user: User | None,
+    time_zone: str = "UTC",
+    location: str = "",
+    notes: str = "",
+    cabinets: int = 0,
+    mppts: int = 0,
+    inverters: int = 0,
+) -> Site:
     """A site with its PMS id, and empty cabinet, MPPT and inverter positions."""
     if not 0 <= cabinets <= PLACEMENT[Kind.CABINET][1]:
         raise ValidationError({"cabinets": f"A PMS has 1-4 cabinets, not {cabinets}."})
@@ -150,20 +163,23 @@ def site_create(
     return site
 
 
-def site_position(*, site, kind, number):
+def site_position_get_or_create(*, site: Site, kind: str, number: int) -> Position:
     """The numbered cabinet, MPPT or inverter position of ``site``; created on first use within range."""
     highest = PLACEMENT[kind][1]
     if PLACEMENT[kind][0] is not None:
-        raise ValidationError({"kind": f"{a_noun(kind, start=True)} is not installed directly on a site."})
+        raise ValidationError({"kind": f"{_a_noun(kind, start=True)} is not installed directly on a site."})
     if not 1 <= number <= highest:
         raise ValidationError(
-            {"number": f"{Kind(kind).label} {number} does not exist: a site has {noun(kind)}s 1-{highest}."}
+            {
+                "number": f"{Kind(kind).label} {number} does not exist: a site has "
+                f"{noun(kind=kind)}s 1-{highest}."
+            }
         )
     position, _ = Position.objects.get_or_create(site=site, kind=kind, number=number)
     return position
 
 
-def child_position(*, parent, kind, number=1):
+def child_position_get(*, parent: Component, kind: str, number: int = 1) -> Position:
     """Position ``number`` of ``kind`` inside ``parent``, e.g. dock 7 of a busbar, with a clear error."""
     position = (
         Position.objects.filter(parent=parent, kind=kind, number=number).select_related("parent").first()
@@ -173,12 +189,12 @@ def child_position(*, parent, kind, number=1):
     if parent.kind == Kind.BUSBAR and kind == Kind.CASE:
         message = f"Dock {number} does not exist: busbar {parent.serial} has {parent.dock_count} docks"
     elif PLACEMENT.get(kind, (None,))[0] != parent.kind:
-        message = f"{a_noun(kind, start=True)} does not go in {a_noun(parent.kind)}"
+        message = f"{_a_noun(kind, start=True)} does not go in {_a_noun(parent.kind)}"
     else:
         highest = PLACEMENT[kind][1]
         message = (
-            f"{Kind(kind).label} {number} does not exist: {describe(parent)} has "
-            f"{noun(kind)} positions 1-{highest}"
+            f"{Kind(kind).label} {number} does not exist: {_describe(parent)} has "
+            f"{noun(kind=kind)} positions 1-{highest}"
         )
     raise ValidationError({"position": message})
 
@@ -186,7 +202,7 @@ def child_position(*, parent, kind, number=1):
 # --- Procurement -------------------------------------------------------------------------------------------
 
 
-def parse_serials(text):
+def parse_serials(*, text: str) -> tuple[list[str], list[str]]:
     """Serials from a pasted list or a CSV: the first column of each non-blank line, header lines skipped.
 
     Returns (serials, errors) where errors name the line and the problem.
@@ -212,22 +228,22 @@ def parse_serials(text):
 @transaction.atomic
 def components_receive(
     *,
-    kind,
-    serials,
-    user,
-    model_number="",
-    manufacturer="",
-    supplier="",
-    purchase_order="",
-    received_on=None,
-    cost=None,
-    warranty_end=None,
-    batch="",
-    notes="",
-    dock_count=None,
-    controller_type="",
-    configured_ids=None,
-):
+    kind: str,
+    serials: list[str],
+    user: User | None,
+    model_number: str = "",
+    manufacturer: str = "",
+    supplier: str = "",
+    purchase_order: str = "",
+    received_on: date | None = None,
+    cost: Decimal | None = None,
+    warranty_end: date | None = None,
+    batch: str = "",
+    notes: str = "",
+    dock_count: int | None = None,
+    controller_type: str = "",
+    configured_ids: dict[str, str] | None = None,
+) -> list[Component]:
     """Receive a shipment: one in-stock component per serial, all or none.
 
     ``configured_ids`` optionally maps a serial to its configured id (Case id on a board, PMS id on a
@@ -249,7 +265,7 @@ def components_receive(
     ]
     if kind in DEVICE_ID_UNIQUE_KINDS and configured_ids:
         taken = Component.objects.filter(kind=kind, configured_id__in=configured_ids.values())
-        errors += [f"Device id {other.configured_id} is already {describe(other)}'s." for other in taken]
+        errors += [f"Device id {other.configured_id} is already {_describe(other)}'s." for other in taken]
     if errors:
         raise ValidationError({"serials": errors})
     if kind == Kind.BUSBAR and not (dock_count and MIN_DOCKS <= dock_count <= MAX_DOCKS):
@@ -329,7 +345,9 @@ def _create_child_positions(components, *, user=None):
 
 
 @transaction.atomic
-def component_update(*, component, user, reason="", **fields):
+def component_update(
+    *, component: Component, user: User | None, reason: str = "", **fields: Any
+) -> Component:
     """Edit descriptive and procurement fields (EDITABLE_FIELDS), e.g. correct a mistyped serial."""
     not_editable = fields.keys() - EDITABLE_FIELDS
     if not_editable:
@@ -363,8 +381,8 @@ def _check_fits(component, position):
     if component.kind != position.kind:
         raise ValidationError(
             {
-                "position": f"{describe(component)} cannot go in {position.label}: "
-                f"{position.label} takes {a_noun(position.kind)}."
+                "position": f"{_describe(component)} cannot go in {position.label}: "
+                f"{position.label} takes {_a_noun(position.kind)}."
             }
         )
 
@@ -382,14 +400,14 @@ def _check_installable(placements, at):
         _check_fits(component, position)
         if component.status == Status.INSTALLED:
             current = installation_at(component=component)
-            where = describe_place(current.position) if current else "somewhere"
+            where = _describe_place(current.position) if current else "somewhere"
             raise ValidationError(
-                {"component": f"{describe(component)} is installed at {where}; remove it first."}
+                {"component": f"{_describe(component)} is installed at {where}; remove it first."}
             )
         if component.status != Status.IN_STOCK:
             raise ValidationError(
                 {
-                    "component": f"{describe(component)} is {Status(component.status).label.lower()}; "
+                    "component": f"{_describe(component)} is {Status(component.status).label.lower()}; "
                     "only components in stock can be installed."
                 }
             )
@@ -397,7 +415,7 @@ def _check_installable(placements, at):
         if later is not None:
             raise ValidationError(
                 {
-                    "at": f"{describe(component)} was installed elsewhere until "
+                    "at": f"{_describe(component)} was installed elsewhere until "
                     f"{later.removed_at:%Y-%m-%d %H:%M}."
                 }
             )
@@ -407,12 +425,12 @@ def _check_installable(placements, at):
 def _check_controller_pms_id(component, position, at):
     if component.kind != Kind.CONTROLLER:
         return
-    location = location_of_position(position, at)
+    location = location_of_position(position=position, at=at)
     if location.site is not None and component.configured_id != location.site.pms_id:
         stored = component.configured_id or "no PMS id"
         raise ValidationError(
             {
-                "component": f"{describe(component)} stores {stored}, but {location} belongs to PMS "
+                "component": f"{_describe(component)} stores {stored}, but {location} belongs to PMS "
                 f"{location.site.pms_id}; configure the controller first."
             }
         )
@@ -428,7 +446,7 @@ def _check_positions_free(positions, at):
     )
     if occupant is None:
         return
-    place, occupant_name = describe_place(occupant.position, at), describe(occupant.component)
+    place, occupant_name = _describe_place(occupant.position, at), _describe(occupant.component)
     if occupant.installed_at <= at:
         message = f"{place} holds {occupant_name}; remove or swap it first."
     else:
@@ -462,7 +480,7 @@ def _open_installations(placements, *, user, at, reason, note):
     except IntegrityError as error:
         # Only a concurrent write of a past installation gets past the checks made under the locks.
         occupied = " or ".join(
-            f"{describe(component)} or {describe_place(position, at)}" for component, position in placements
+            f"{_describe(component)} or {_describe_place(position, at)}" for component, position in placements
         )
         raise ValidationError({"at": f"{occupied} was occupied at {at:%Y-%m-%d %H:%M}."}) from error
     events = []
@@ -530,7 +548,15 @@ def _close_installation(installation, *, user, at, reason, note, new_status):
     )
 
 
-def component_install(*, component, position, user, reason="", note="", at=None):
+def component_install(
+    *,
+    component: Component,
+    position: Position,
+    user: User | None,
+    reason: str = "",
+    note: str = "",
+    at: datetime | None = None,
+) -> Installation:
     [installation] = components_install(
         placements=[(component, position)], user=user, reason=reason, note=note, at=at
     )
@@ -538,7 +564,14 @@ def component_install(*, component, position, user, reason="", note="", at=None)
 
 
 @transaction.atomic
-def components_install(*, placements, user, reason="", note="", at=None):
+def components_install(
+    *,
+    placements: Sequence[tuple[Component, Position]],
+    user: User | None,
+    reason: str = "",
+    note: str = "",
+    at: datetime | None = None,
+) -> list[Installation]:
     """Install each (component, position) pair at the same time, e.g. fill a busbar's docks. All or none."""
     _check_reason(reason)
     at = _check_time(at)
@@ -547,8 +580,8 @@ def components_install(*, placements, user, reason="", note="", at=None):
 
 def _install_all(placements, *, user, at, reason, note=""):
     """Install every (component, position) pair at ``at`` after checking them all: all or none."""
-    repeated = [describe(c) for c, count in Counter(c for c, _ in placements).items() if count > 1]
-    repeated += [describe_place(p) for p, count in Counter(p for _, p in placements).items() if count > 1]
+    repeated = [_describe(c) for c, count in Counter(c for c, _ in placements).items() if count > 1]
+    repeated += [_describe_place(p) for p, count in Counter(p for _, p in placements).items() if count > 1]
     if repeated:
         raise ValidationError({"placements": [f"{name} is listed more than once." for name in repeated]})
     placements = _lock(placements)
@@ -558,18 +591,26 @@ def _install_all(placements, *, user, at, reason, note=""):
 
 
 @transaction.atomic
-def component_remove(*, component, user, reason, new_status=Status.IN_STOCK, note="", at=None):
+def component_remove(
+    *,
+    component: Component,
+    user: User | None,
+    reason: str,
+    new_status: str = Status.IN_STOCK,
+    note: str = "",
+    at: datetime | None = None,
+) -> Installation:
     _check_reason(reason)
     at = _check_time(at)
     installation = Installation.objects.filter(component=component, removed_at__isnull=True).first()
     if installation is None:
-        raise ValidationError({"component": f"{describe(component)} is not installed anywhere."})
+        raise ValidationError({"component": f"{_describe(component)} is not installed anywhere."})
     [(component, _)] = _lock([(component, installation.position)])
     # Someone may have removed or swapped it while this waited for the locks.
     installation = Installation.objects.filter(pk=installation.pk, removed_at__isnull=True).first()
     if installation is None:
         raise ValidationError(
-            {"component": f"{describe(component)} was removed or swapped meanwhile. Reload and check."}
+            {"component": f"{_describe(component)} was removed or swapped meanwhile. Reload and check."}
         )
     installation.component = component
     _close_installation(installation, user=user, at=at, reason=reason, note=note, new_status=new_status)
@@ -578,8 +619,16 @@ def component_remove(*, component, user, reason, new_status=Status.IN_STOCK, not
 
 @transaction.atomic
 def component_swap(
-    *, position, old_component, new_component, user, reason, old_component_status, note="", at=None
-):
+    *,
+    position: Position,
+    old_component: Component,
+    new_component: Component,
+    user: User | None,
+    reason: str,
+    old_component_status: str,
+    note: str = "",
+    at: datetime | None = None,
+) -> Installation:
     """Replace ``old_component`` at ``position`` with ``new_component`` in one transaction.
 
     ``old_component`` is what the engineer saw there: if someone else changed the position meanwhile, the
@@ -593,19 +642,19 @@ def component_swap(
         .select_related("component")
         .first()
     )
-    place = describe_place(position, at)
+    place = _describe_place(position, at)
     if current is None:
         raise ValidationError({"old_component": f"{place} is empty; install instead of swapping."})
     if current.component_id != old_component.pk:
         raise ValidationError(
             {
-                "old_component": f"{place} now holds {describe(current.component)}, "
-                f"not {describe(old_component)}; "
+                "old_component": f"{place} now holds {_describe(current.component)}, "
+                f"not {_describe(old_component)}; "
                 "someone changed it meanwhile. Reload and check."
             }
         )
     if new_component.pk == old_component.pk:
-        raise ValidationError({"new_component": f"{describe(new_component)} is already at {place}."})
+        raise ValidationError({"new_component": f"{_describe(new_component)} is already at {place}."})
     _check_installable([(new_component, position)], at)
     current.component = Component.objects.select_for_update().get(pk=current.component_id)
     _close_installation(current, user=user, at=at, reason=reason, note=note, new_status=old_component_status)
@@ -615,21 +664,10 @@ def component_swap(
     return installation
 
 
-def case_swap(*, dock, old_case, new_case, user, reason, old_case_status, note="", at=None):
-    return component_swap(
-        position=dock,
-        old_component=old_case,
-        new_component=new_case,
-        user=user,
-        reason=reason,
-        old_component_status=old_case_status,
-        note=note,
-        at=at,
-    )
-
-
 @transaction.atomic
-def component_set_status(*, component, status, user, reason, note=""):
+def component_set_status(
+    *, component: Component, status: str, user: User | None, reason: str, note: str = ""
+) -> Component:
     _check_reason(reason)
     component = Component.objects.select_for_update().get(pk=component.pk)
     if status not in RESTING_STATUSES:
@@ -637,10 +675,10 @@ def component_set_status(*, component, status, user, reason, note=""):
             {"status": "Installed is set by installing; choose in stock, faulty, in repair or retired."}
         )
     if component.status == Status.INSTALLED:
-        location = location_of_component(component)
+        location = location_of_component(component=component)
         raise ValidationError(
             {
-                "status": f"{describe(component)} is installed at {location}; "
+                "status": f"{_describe(component)} is installed at {location}; "
                 "remove it first, choosing its new status."
             }
         )
@@ -662,7 +700,17 @@ def component_set_status(*, component, status, user, reason, note=""):
 
 
 @transaction.atomic
-def case_assemble(*, case, user, cell_blocks, acq_board, fet_board, fets=(), reason="Assembly", at=None):
+def case_assemble(
+    *,
+    case: Component,
+    user: User | None,
+    cell_blocks: Sequence[Component],
+    acq_board: Component,
+    fet_board: Component,
+    fets: Sequence[Component] = (),
+    reason: str = "Assembly",
+    at: datetime | None = None,
+) -> Component:
     """Fit a case from stock: 14 cell blocks (in position order), its acquisition board, its FET board and
     optionally the FET board's 2 FETs. All or nothing."""
     _check_reason(reason)
@@ -681,7 +729,7 @@ def case_assemble(*, case, user, cell_blocks, acq_board, fet_board, fets=(), rea
         ("fets", Kind.FET, fets),
     ]
     wrong_kinds = {
-        field: f"{describe(part)} is not {a_noun(kind)}."
+        field: f"{_describe(part)} is not {_a_noun(kind)}."
         for field, kind, parts in expected_kinds
         for part in parts
         if part.kind != kind
@@ -697,7 +745,8 @@ def case_assemble(*, case, user, cell_blocks, acq_board, fet_board, fets=(), rea
     placements = [
         (
             part,
-            slots.get((parent.pk, kind, number)) or child_position(parent=parent, kind=kind, number=number),
+            slots.get((parent.pk, kind, number))
+            or child_position_get(parent=parent, kind=kind, number=number),
         )
         for parent, kind, number, part in parts
     ]

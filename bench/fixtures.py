@@ -26,13 +26,13 @@ def bench_site(*, pms_id, cabinets, at, docks=12):
         )
         [busbar] = _receive(Kind.BUSBAR, [f"BB-{prefix}"], dock_count=docks)
         cases = _receive(Kind.CASE, [f"C-{prefix}-{dock:02d}" for dock in range(1, docks + 1)])
-        position = services.site_position(site=site, kind=Kind.CABINET, number=cabinet_number)
+        position = services.site_position_get_or_create(site=site, kind=Kind.CABINET, number=cabinet_number)
         services.component_install(component=cabinet, position=position, user=None, at=at)
         for part in (controller, busbar):
-            position = services.child_position(parent=cabinet, kind=part.kind)
+            position = services.child_position_get(parent=cabinet, kind=part.kind)
             services.component_install(component=part, position=position, user=None, at=at)
         for dock, case in enumerate(cases, start=1):
-            position = services.child_position(parent=busbar, kind=Kind.CASE, number=dock)
+            position = services.child_position_get(parent=busbar, kind=Kind.CASE, number=dock)
             services.component_install(component=case, position=position, user=None, at=at)
     return site
 

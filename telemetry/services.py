@@ -4,7 +4,13 @@ flows: telemetry/ingest/ (landing, batches, core and the steps of the core), the
 discrepancies; gateway tokens in telemetry/tokens.py.
 """
 
-from telemetry.discrepancies import discrepancies_resolve, discrepancy_check_record, discrepancy_resolve_with
+from telemetry.discrepancies import (
+    discrepancies_resolve,
+    discrepancy_check_record,
+    discrepancy_resolve_by_install,
+    discrepancy_resolve_by_swap,
+    discrepancy_resolve_with,
+)
 from telemetry.ingest.batches import OPERATIONAL_ERRORS, ProcessedBatch, batch_process
 from telemetry.ingest.core import ingest_payload
 from telemetry.ingest.landing import batch_receive, batch_retry, batches_requeue_stale
@@ -24,6 +30,8 @@ __all__ = [
     "batches_requeue_stale",
     "discrepancies_resolve",
     "discrepancy_check_record",
+    "discrepancy_resolve_by_install",
+    "discrepancy_resolve_by_swap",
     "discrepancy_resolve_with",
     "gateway_token_create",
     "gateway_token_revoke",

@@ -111,7 +111,7 @@ class InstallationFactory(factory.django.DjangoModelFactory):
 
     component = factory.SubFactory(CaseFactory)
     position = factory.LazyAttribute(
-        lambda o: services.child_position(parent=BusbarFactory(), kind=Kind.CASE, number=1)
+        lambda o: services.child_position_get(parent=BusbarFactory(), kind=Kind.CASE, number=1)
     )
 
     @classmethod
@@ -142,26 +142,28 @@ def build_site(*, cabinets=1, docks=MAX_DOCKS, cases=True, pms_id=None, user=Non
         cabinet = CabinetFactory()
         services.component_install(
             component=cabinet,
-            position=services.site_position(site=site, kind=Kind.CABINET, number=cabinet_number),
+            position=services.site_position_get_or_create(
+                site=site, kind=Kind.CABINET, number=cabinet_number
+            ),
             user=user,
             at=at,
         )
         controller = ControllerFactory(configured_id=site.pms_id)
         services.component_install(
             component=controller,
-            position=services.child_position(parent=cabinet, kind=Kind.CONTROLLER),
+            position=services.child_position_get(parent=cabinet, kind=Kind.CONTROLLER),
             user=user,
             at=at,
         )
         busbar = BusbarFactory(dock_count=docks)
         services.component_install(
             component=busbar,
-            position=services.child_position(parent=cabinet, kind=Kind.BUSBAR),
+            position=services.child_position_get(parent=cabinet, kind=Kind.BUSBAR),
             user=user,
             at=at,
         )
         for dock_number in range(1, docks + 1):
-            dock = services.child_position(parent=busbar, kind=Kind.CASE, number=dock_number)
+            dock = services.child_position_get(parent=busbar, kind=Kind.CASE, number=dock_number)
             site.test_docks[(cabinet_number, dock_number)] = dock
             if cases:
                 case = CaseFactory()

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.forms.utils import ErrorList
 from django.utils import timezone
 
@@ -23,7 +22,7 @@ from telemetry.models import Discrepancy
 REMOVED_STATUS_CHOICES = [(status.value, status.label) for status in services.RESTING_STATUSES]
 
 
-def serial_label(kind):
+def serial_label(*, kind: str) -> str:
     return "Case id" if kind == Kind.CASE else f"{Kind(kind).label} serial"
 
 
@@ -55,15 +54,11 @@ class ChangeForm(forms.Form):
     def apply(self, *, user):
         """Record the change; the installation it leaves, or None with the errors added to the form."""
         try:
-            with transaction.atomic():
-                return self.record(user=user)
+            return self.call_service(user=user, **self.cleaned_data)
         except ValidationError as error:
             for key, messages in error.message_dict.items():
                 self.add_error(self.SERVICE_FIELDS.get(key), messages)
             return None
-
-    def record(self, *, user):
-        return self.call_service(user=user, **self.cleaned_data)
 
 
 class NewComponentMixin(forms.Form):
@@ -76,16 +71,16 @@ class NewComponentMixin(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["serial"].label = serial_label(self.position.kind)
+        self.fields["serial"].label = serial_label(kind=self.position.kind)
         self.fields["serial"].help_text = "Type it, or scan its barcode into this box."
 
     def clean_serial(self):
         serial = self.cleaned_data["serial"].strip()
-        component = component_by_serial(self.position.kind, serial)
+        component = component_by_serial(kind=self.position.kind, serial=serial)
         if component is None:
             kind = Kind(self.position.kind)
             raise ValidationError(
-                f"There is no {kind.label.lower()} with {serial_label(kind)} {serial!r}. "
+                f"There is no {kind.label.lower()} with {serial_label(kind=kind)} {serial!r}. "
                 "Check the id on the label."
             )
         self.cleaned_data["component"] = component
@@ -132,23 +127,23 @@ class DiscrepancyMixin(forms.Form):
             )
         return cleaned
 
-    def record(self, *, user):
-        installation = super().record(user=user)
-        if self.cleaned_data["discrepancy"] is not None:
-            telemetry_services.discrepancy_resolve_with(
-                discrepancy=self.cleaned_data["discrepancy"], installation=installation, user=user
-            )
-        return installation
-
 
 class InstallForm(NewComponentMixin, DiscrepancyMixin, ChangeForm):
     SERVICE_FIELDS = {**ChangeForm.SERVICE_FIELDS, "component": "serial", "position": None}
     verb = "Install"
 
-    def call_service(self, *, user, component, reason, note, at, **unused):
-        return services.component_install(
-            component=component, position=self.position, user=user, reason=reason, note=note, at=at
-        )
+    def call_service(self, *, user, component, discrepancy, reason, note, at, **unused):
+        install = {
+            "component": component,
+            "position": self.position,
+            "user": user,
+            "reason": reason,
+            "note": note,
+            "at": at,
+        }
+        if discrepancy is None:
+            return services.component_install(**install)
+        return telemetry_services.discrepancy_resolve_by_install(discrepancy=discrepancy, **install)
 
 
 class ReplaceForm(NewComponentMixin, OldComponentMixin, DiscrepancyMixin, ChangeForm):
@@ -163,17 +158,22 @@ class ReplaceForm(NewComponentMixin, OldComponentMixin, DiscrepancyMixin, Change
     }
     verb = "Replace"
 
-    def call_service(self, *, user, component, old_component, removed_status, reason, note, at, **unused):
-        return services.component_swap(
-            position=self.position,
-            old_component=old_component,
-            new_component=component,
-            user=user,
-            reason=reason,
-            old_component_status=removed_status,
-            note=note,
-            at=at,
-        )
+    def call_service(
+        self, *, user, component, old_component, removed_status, discrepancy, reason, note, at, **unused
+    ):
+        swap = {
+            "position": self.position,
+            "old_component": old_component,
+            "new_component": component,
+            "user": user,
+            "reason": reason,
+            "old_component_status": removed_status,
+            "note": note,
+            "at": at,
+        }
+        if discrepancy is None:
+            return services.component_swap(**swap)
+        return telemetry_services.discrepancy_resolve_by_swap(discrepancy=discrepancy, **swap)
 
 
 class RemoveForm(OldComponentMixin, ChangeForm):
@@ -183,7 +183,7 @@ class RemoveForm(OldComponentMixin, ChangeForm):
     def clean(self):
         cleaned = super().clean()
         old = cleaned.get("old_component")
-        current = component_in_position_at(self.position)
+        current = component_in_position_at(position=self.position)
         if old is not None and current != old:
             now = f"now holds {current}" if current else "is now empty"
             raise ValidationError(

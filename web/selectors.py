@@ -151,7 +151,7 @@ class TimelineEntry:
 
 
 def _event_entry(event):
-    place = location_of_position(event.position, event.occurred_at) if event.position else None
+    place = location_of_position(position=event.position, at=event.occurred_at) if event.position else None
     titles = {
         ComponentEvent.Type.RECEIVED: "Received",
         ComponentEvent.Type.INSTALLED: f"Installed at {place}",

@@ -164,7 +164,7 @@ def _local_zone(location):
 @page(MONITOR_PERMS)
 def case_detail(request, serial):
     case = get_object_or_404(Case, serial=serial)
-    location = location_of_component(case)
+    location = location_of_component(component=case)
     life_start = series.case_life_start(case=case)
     context = {
         "case": case,
@@ -181,7 +181,7 @@ def case_detail(request, serial):
 @page(MONITOR_PERMS)
 def case_series(request, serial):
     case = get_object_or_404(Case, serial=serial)
-    time_zone = _local_zone(location_of_component(case))
+    time_zone = _local_zone(location_of_component(component=case))
     resolution, error = _range_or_error(request, time_zone, life_start=series.case_life_start(case=case))
     if error:
         return error
@@ -238,7 +238,7 @@ def export_case(request, serial):
     case = get_object_or_404(Case, serial=serial)
     return _export(
         request,
-        time_zone=_local_zone(location_of_component(case)),
+        time_zone=_local_zone(location_of_component(component=case)),
         name=f"case-{case.serial}",
         header=export.PACK_CSV_HEADER,
         rows=partial(export.pack_csv_rows, case=case),
@@ -251,7 +251,7 @@ def export_device(request, pk):
     device = get_object_or_404(Component, pk=pk, kind__in=[Kind.MPPT, Kind.INVERTER])
     return _export(
         request,
-        time_zone=_local_zone(location_of_component(device)),
+        time_zone=_local_zone(location_of_component(component=device)),
         name=device.configured_id or device.serial,
         header=export.DEVICE_CSV_HEADER,
         rows=partial(export.device_csv_rows, device=device),
@@ -306,11 +306,11 @@ def field_site(request, pk):
 
 
 def _place_context(position):
-    location = location_of_position(position)
+    location = location_of_position(position=position)
     return {
         "position": position,
         "location": location,
-        "occupant": component_in_position_at(position),
+        "occupant": component_in_position_at(position=position),
         "time_zone": location.site.time_zone if location.site else "UTC",
     }
 
@@ -371,7 +371,7 @@ def field_result(request, pk):
         ),
         pk=pk,
     )
-    location = location_of_position(installation.position, installation.installed_at)
+    location = location_of_position(position=installation.position, at=installation.installed_at)
     context = {
         "installation": installation,
         "location": location,

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from alarms.models import Alarm, AlarmKind, AlarmThreshold, Severity
 from alarms.selectors import active_alarms_for_site
-from alarms.services import evaluate_packs
+from alarms.services import pack_alarms_evaluate
 from tests.alarms.helpers import HEALTHY_CELLS, T0, pack_cells, report, seconds, set_threshold
 from tests.factories import build_site
 
@@ -37,7 +37,7 @@ CONDITIONS = {
 
 
 def evaluate(site):
-    evaluate_packs(site_ids=[site.id])
+    pack_alarms_evaluate(site_ids=[site.id])
 
 
 def alarm_of(kind):
@@ -202,7 +202,7 @@ def test_a_site_override_applies_to_that_site_only(site):
     for at in (0, 30):
         report(site.cases[0], site, seconds(at), temps=[58, 30, 30])
         report(other.test_cases[(1, 1)], other, seconds(at), temps=[58, 30, 30])
-        evaluate_packs(site_ids=[site.id, other.id])
+        pack_alarms_evaluate(site_ids=[site.id, other.id])
     assert list(Alarm.objects.values_list("site", flat=True)) == [other.pk]
 
 
@@ -244,7 +244,7 @@ def test_evaluation_takes_the_same_few_queries_for_4_or_12_packs():
             for index, case in enumerate(cases):
                 report(case, site, seconds(at), cells=pack_cells(4.25 if index % 2 else 3.9), fet_open=[1])
             with CaptureQueriesContext(connection) as queries:
-                evaluate_packs(site_ids=[site.id])
+                pack_alarms_evaluate(site_ids=[site.id])
             count += len(queries)
         assert Alarm.objects.filter(site=site, state=Alarm.State.ACTIVE).count() == packs + packs // 2
         return count

@@ -3,7 +3,7 @@
 import pytest
 
 from alarms.models import Alarm, AlarmKind
-from alarms.services import evaluate_packs
+from alarms.services import pack_alarms_evaluate
 from telemetry.services import batch_receive, ingest_payload
 from tests.alarms.helpers import seconds
 from tests.conftest import wait_until
@@ -19,11 +19,11 @@ def hot_cells_payload(site, at, volts):
 @pytest.mark.django_db
 def test_an_over_voltage_lasting_across_batches_is_raised_at_the_reading_time(site):
     ingest_payload(raw=hot_cells_payload(site, seconds(0), "4.250"), site=site)
-    evaluate_packs(site_ids=[site.id])
+    pack_alarms_evaluate(site_ids=[site.id])
     assert Alarm.objects.get().state == Alarm.State.PENDING
 
     ingest_payload(raw=hot_cells_payload(site, seconds(30), "4.260"), site=site)
-    evaluate_packs(site_ids=[site.id])
+    pack_alarms_evaluate(site_ids=[site.id])
 
     alarm = Alarm.objects.get()
     assert (alarm.kind, alarm.case, alarm.state) == (AlarmKind.CELL_OVER_VOLTAGE, site.cases[0], "active")

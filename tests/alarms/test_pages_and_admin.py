@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from alarms.models import Alarm, AlarmKind, AlarmThreshold, Severity
-from alarms.services import evaluate_packs
+from alarms.services import pack_alarms_evaluate
 from tests.alarms.helpers import raised_alarm, report, seconds
 from tests.factories import UserFactory, build_site
 
@@ -81,12 +81,12 @@ def test_a_threshold_edited_in_admin_takes_effect(admin_client, site):
 
     for at in (0, 30):
         report(site.cases[0], site, seconds(at), temps=[58, 30, 30])
-        evaluate_packs(site_ids=[site.id])
+        pack_alarms_evaluate(site_ids=[site.id])
     assert not Alarm.objects.exists()
 
     for at in (60, 90):
         report(site.cases[0], site, seconds(at), temps=[61, 30, 30])
-        evaluate_packs(site_ids=[site.id])
+        pack_alarms_evaluate(site_ids=[site.id])
     assert Alarm.objects.get().severity == Severity.WARNING
 
 

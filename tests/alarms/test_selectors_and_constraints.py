@@ -17,7 +17,7 @@ def test_the_database_allows_one_open_alarm_per_site_case_and_kind(site, on_case
     raised_alarm(site, case, kind=AlarmKind.SITE_STALE, cleared=True)
     raised_alarm(site, case, kind=AlarmKind.SITE_STALE)
 
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="alarm_one_open_per_site_case_kind"), transaction.atomic():
         raised_alarm(site, case, kind=AlarmKind.SITE_STALE)
 
 
@@ -31,7 +31,7 @@ def test_other_cases_and_kinds_have_their_own_open_alarm(site):
 def test_the_database_refuses_times_that_do_not_match_the_state(site):
     alarm = raised_alarm(site, site.cases[0])
     alarm.cleared_at = alarm.raised_at
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="alarm_times_match_state"), transaction.atomic():
         alarm.save()
 
 

@@ -129,7 +129,7 @@ def test_installations_active_at_a_time_answer_what_was_in_a_dock_across_swaps(a
 def test_install_by_serial_into_a_position_records_the_token_user_in_history(api, engineer):
     busbar = BusbarFactory(dock_count=4)
     case = CaseFactory(serial="0241")
-    dock = services.child_position(parent=busbar, kind=Kind.CASE, number=4)
+    dock = services.child_position_get(parent=busbar, kind=Kind.CASE, number=4)
 
     response = api.post(
         "/api/v1/installations/install/",
@@ -204,7 +204,7 @@ def test_install_with_bad_input_is_a_400_naming_the_field(api, payload, field, m
         "case": CaseFactory(),
         "cell_block": ComponentFactory(kind=Kind.CELL_BLOCK),
         "busbar": busbar,
-        "dock": services.child_position(parent=busbar, kind=Kind.CASE, number=1),
+        "dock": services.child_position_get(parent=busbar, kind=Kind.CASE, number=1),
     }
     body = {key: objects[value].pk if value in objects else value for key, value in payload.items()}
 

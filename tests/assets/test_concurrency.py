@@ -73,13 +73,13 @@ def test_two_swaps_at_one_dock_exactly_one_wins_and_the_other_gets_a_clear_error
         both_looked.wait()
         if after is not None:
             assert after.wait(WAIT_SECONDS)
-        return services.case_swap(
-            dock=dock,
-            old_case=seen,
-            new_case=case,
+        return services.component_swap(
+            position=dock,
+            old_component=seen,
+            new_component=case,
             user=user,
             reason="Low capacity",
-            old_case_status=Status.FAULTY,
+            old_component_status=Status.FAULTY,
         )
 
     def first_engineer():
@@ -125,13 +125,13 @@ def test_a_removal_racing_a_swap_of_the_same_case_waits_and_then_reports_it(dock
 
     def swap_engineer():
         with transaction.atomic():
-            services.case_swap(
-                dock=dock,
-                old_case=old_case,
-                new_case=CaseFactory(serial="0250"),
+            services.component_swap(
+                position=dock,
+                old_component=old_case,
+                new_component=CaseFactory(serial="0250"),
                 user=None,
                 reason="Swap",
-                old_case_status=Status.IN_STOCK,
+                old_component_status=Status.IN_STOCK,
             )
             swapped.set()
             assert release_swap.wait(WAIT_SECONDS)

@@ -121,14 +121,14 @@ def test_demo_data_builds_two_complete_sites_once_then_only_ensures_users(tmp_pa
         assert case_in_pms_dock_at(pms_id="PMS-01-001", pms_dock=pms_dock, at=now).component.serial == pack_id
     # Cabinet 2's docks are PMS docks 13-24.
     assert case_in_pms_dock_at(pms_id="PMS-01-001", pms_dock=13, at=now).component == layout[(2, 1)]
-    assert location_of_component(layout[(2, 12)]).pms_dock == 24
+    assert location_of_component(component=layout[(2, 12)]).pms_dock == 24
 
     boards = {case.serial: assert_fully_assembled(case) for case in layout.values()}
     unconfigured = sorted(case for case, board in boards.items() if not board.configured_id)
     assert 1 <= len(unconfigured) <= 5
     assert all(board.configured_id == case for case, board in boards.items() if case not in unconfigured)
     # What an older gateway sends as pack id (the board id) resolves to the case.
-    assert case_holding_board_at(boards[unconfigured[0]].serial, now).serial == unconfigured[0]
+    assert case_holding_board_at(board=boards[unconfigured[0]].serial, at=now).serial == unconfigured[0]
 
     assert devices_on_sites(Kind.MPPT) == [
         ("PMS-01-001", "IT6415AD-01-001"),
@@ -154,13 +154,13 @@ def test_demo_data_builds_two_complete_sites_once_then_only_ensures_users(tmp_pa
         assert_fully_assembled(case)
     assert Component.objects.filter(kind=Kind.CELL_BLOCK, status=Status.IN_STOCK).exists()
     faulty = Component.objects.get(kind=Kind.CASE, status=Status.FAULTY)
-    [swapped_out] = installations_of(faulty)
+    [swapped_out] = installations_of(component=faulty)
     assert swapped_out.removed_at < now
     assert swapped_out.removed_by.username == "engineer"
-    replacement = component_in_position_at(swapped_out.position)
+    replacement = component_in_position_at(position=swapped_out.position)
     assert replacement.serial not in {case.serial for case in spare_cases}
-    assert installations_of(replacement).get().installed_at == swapped_out.removed_at
-    assert location_of_component(replacement).site == doi_saket
+    assert installations_of(component=replacement).get().installed_at == swapped_out.removed_at
+    assert location_of_component(component=replacement).site == doi_saket
 
     # Every later run finds the demo, leaves it alone, and reuses the password.
     counts = row_counts()

@@ -37,13 +37,13 @@ def test_a_cases_life_is_in_its_history_with_who_and_why(people):
     services.component_install(
         component=case, position=dock, user=people["anan"], reason="Commissioning", at=installed_at
     )
-    services.case_swap(
-        dock=dock,
-        old_case=case,
-        new_case=spare,
+    services.component_swap(
+        position=dock,
+        old_component=case,
+        new_component=spare,
         user=people["kit"],
         reason="Swollen casing",
-        old_case_status=Status.FAULTY,
+        old_component_status=Status.FAULTY,
         at=installed_at + timedelta(days=1),
     )
 

@@ -31,12 +31,12 @@ def client_for(role):
 def stock():
     """A busbar (in stock) with a case in dock 1, and spare parts in stock."""
     busbar = BusbarFactory(dock_count=4)
-    dock_1 = services.child_position(parent=busbar, kind=Kind.CASE, number=1)
+    dock_1 = services.child_position_get(parent=busbar, kind=Kind.CASE, number=1)
     installed = CaseFactory()
     services.component_install(component=installed, position=dock_1, user=None)
     return {
         "dock_1": dock_1,
-        "dock_2": services.child_position(parent=busbar, kind=Kind.CASE, number=2),
+        "dock_2": services.child_position_get(parent=busbar, kind=Kind.CASE, number=2),
         "installed": installed,
         "spare": CaseFactory(),
         "cell_block": ComponentFactory(kind=Kind.CELL_BLOCK),

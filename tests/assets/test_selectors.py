@@ -34,13 +34,13 @@ SECOND = timedelta(seconds=1)
 
 
 def swap(dock, old, new, at):
-    services.case_swap(
-        dock=dock,
-        old_case=old,
-        new_case=new,
+    services.component_swap(
+        position=dock,
+        old_component=old,
+        new_component=new,
         user=None,
         reason="Swap",
-        old_case_status=Status.IN_STOCK,
+        old_component_status=Status.IN_STOCK,
         at=at,
     )
 
@@ -68,7 +68,7 @@ def history():
     services.component_remove(component=board, user=None, reason="Board swap", at=T4)
     services.component_install(
         component=board,
-        position=services.child_position(parent=case["0243"], kind=Kind.ACQ_BOARD),
+        position=services.child_position_get(parent=case["0243"], kind=Kind.ACQ_BOARD),
         user=None,
         at=T5,
     )
@@ -105,43 +105,43 @@ def test_a_dock_of_another_pms_is_not_confused_with_ours(history):
 def test_where_has_case_0241_been(history):
     _, case, _ = history
     visits = [
-        (str(location_of_position(i.position, i.installed_at)), i.installed_at, i.removed_at)
-        for i in installations_of(case["0241"])
+        (str(location_of_position(position=i.position, at=i.installed_at)), i.installed_at, i.removed_at)
+        for i in installations_of(component=case["0241"])
     ]
     assert visits == [("PMS-01-001 cabinet 1 dock 7", T0, T1), ("PMS-01-001 cabinet 2 dock 1", T2, None)]
 
 
 def test_location_of_a_case_and_its_pms_dock_at_a_time(history):
     _, case, _ = history
-    assert location_of_component(case["0241"], T0 - timedelta(days=2)) is None
-    then = location_of_component(case["0241"], T1 - SECOND)
+    assert location_of_component(component=case["0241"], at=T0 - timedelta(days=2)) is None
+    then = location_of_component(component=case["0241"], at=T1 - SECOND)
     assert (str(then), then.pms_dock) == ("PMS-01-001 cabinet 1 dock 7", 7)
-    now = location_of_component(case["0241"])
+    now = location_of_component(component=case["0241"])
     assert (str(now), now.pms_dock) == ("PMS-01-001 cabinet 2 dock 1", 13)
-    assert location_of_component(case["0242"]) is None
+    assert location_of_component(component=case["0242"]) is None
 
 
 def test_what_a_position_held_at_a_time(history):
     site, case, _ = history
-    assert component_in_position_at(site.test_docks[(1, 7)], T1 + SECOND) == case["0242"]
-    assert component_in_position_at(site.test_docks[(1, 7)]) == case["0243"]
+    assert component_in_position_at(position=site.test_docks[(1, 7)], at=T1 + SECOND) == case["0242"]
+    assert component_in_position_at(position=site.test_docks[(1, 7)]) == case["0243"]
     assert installation_at(component=case["0242"], at=T3) is None
 
 
 def test_which_case_held_acquisition_board_a1234_at_a_time(history):
     _, _, board = history
     expected = {T0 - timedelta(days=1): None, T0: "0241", T4 - SECOND: "0241", T4: None, T5: "0243"}
-    by_serial = {at: case_holding_board_at("A1234", at) for at in expected}
+    by_serial = {at: case_holding_board_at(board="A1234", at=at) for at in expected}
     assert {at: case.serial if case else None for at, case in by_serial.items()} == expected
-    assert {at: case_holding_board_at(board, at) for at in expected} == by_serial
+    assert {at: case_holding_board_at(board=board, at=at) for at in expected} == by_serial
     assert isinstance(by_serial[T5], Case)
 
 
 def test_board_lookup_ignores_unknown_ids_and_other_kinds_with_the_same_serial(history):
-    assert case_holding_board_at("A9999", T5) is None
+    assert case_holding_board_at(board="A9999", at=T5) is None
     # A cell block that happens to carry the board's serial is not a board.
     ComponentFactory(kind=Kind.CELL_BLOCK, serial="A1234")
-    assert case_holding_board_at("A1234", T5).serial == "0243"
+    assert case_holding_board_at(board="A1234", at=T5).serial == "0243"
 
 
 # --- What a site held at a time --------------------------------------------------------------------------
@@ -268,9 +268,9 @@ def test_as_of_queries_use_the_installation_indexes(many_installations, history)
     assert_installations_found_by_index(plan, "position_id")
     [plan] = plans_of(lambda: installation_at(component=blocks[500], at=some_time))
     assert_installations_found_by_index(plan, "component_id")
-    [plan] = plans_of(lambda: list(installations_of(blocks[500])))
+    [plan] = plans_of(lambda: list(installations_of(component=blocks[500])))
     assert_installations_found_by_index(plan, "component_id")
-    [plan] = plans_of(lambda: case_holding_board_at("A1234", T5))
+    [plan] = plans_of(lambda: case_holding_board_at(board="A1234", at=T5))
     assert_installations_found_by_index(plan, "component_id")
     assert "component_serial_unique_per_kind" in plan, plan
     [plan] = plans_of(lambda: case_in_pms_dock_at(pms_id="PMS-01-001", pms_dock=7, at=T1))

@@ -64,28 +64,28 @@ def test_site_create_refuses_an_unknown_time_zone_and_five_cabinets(user):
     assert not Site.objects.exists()
 
 
-def test_site_position_is_created_on_first_use_within_range():
+def test_a_site_position_is_created_on_first_use_within_range():
     site = build_site(cabinets=0)
-    position = services.site_position(site=site, kind=Kind.INVERTER, number=2)
-    assert services.site_position(site=site, kind=Kind.INVERTER, number=2) == position
-    errors = errors_of(services.site_position, site=site, kind=Kind.CABINET, number=5)
+    position = services.site_position_get_or_create(site=site, kind=Kind.INVERTER, number=2)
+    assert services.site_position_get_or_create(site=site, kind=Kind.INVERTER, number=2) == position
+    errors = errors_of(services.site_position_get_or_create, site=site, kind=Kind.CABINET, number=5)
     assert errors["number"] == ["Cabinet 5 does not exist: a site has cabinets 1-4."]
-    errors = errors_of(services.site_position, site=site, kind=Kind.CASE, number=1)
+    errors = errors_of(services.site_position_get_or_create, site=site, kind=Kind.CASE, number=1)
     assert errors["kind"] == ["A case is not installed directly on a site."]
 
 
 def test_child_position_names_the_missing_dock_and_the_busbars_dock_count():
     busbar = BusbarFactory(serial="BB-0012", dock_count=12)
-    assert services.child_position(parent=busbar, kind=Kind.CASE, number=12).number == 12
-    errors = errors_of(services.child_position, parent=busbar, kind=Kind.CASE, number=13)
+    assert services.child_position_get(parent=busbar, kind=Kind.CASE, number=12).number == 12
+    errors = errors_of(services.child_position_get, parent=busbar, kind=Kind.CASE, number=13)
     assert errors["position"] == ["Dock 13 does not exist: busbar BB-0012 has 12 docks"]
 
 
 def test_child_position_explains_kinds_that_do_not_fit_and_numbers_out_of_range():
     case = CaseFactory(serial="0241")
-    errors = errors_of(services.child_position, parent=case, kind=Kind.FET, number=1)
+    errors = errors_of(services.child_position_get, parent=case, kind=Kind.FET, number=1)
     assert errors["position"] == ["A FET does not go in a case"]
-    errors = errors_of(services.child_position, parent=case, kind=Kind.CELL_BLOCK, number=15)
+    errors = errors_of(services.child_position_get, parent=case, kind=Kind.CELL_BLOCK, number=15)
     assert errors["position"] == ["Cell block 15 does not exist: Case 0241 has cell block positions 1-14"]
 
 
@@ -147,7 +147,7 @@ def test_receive_a_controller_needs_its_type(user):
 
 def test_parse_serials_reports_bad_lines_by_number_and_keeps_the_good_ones():
     text = 'Serial\n0241\n0242,LFP-48V\n\n0241\nbad serial!\n"0243";note\n' + "x" * 65 + "\n"
-    serials, errors = services.parse_serials(text)
+    serials, errors = services.parse_serials(text=text)
     assert serials == ["0241", "0242", "0243"]
     rule = "is not a valid serial (letters, digits, '.', '_', '/', '-'; at most 64 characters)."
     assert errors == [
@@ -247,7 +247,7 @@ def test_install_opens_an_installation_sets_the_status_and_records_the_event(use
         "Commissioning",
         None,
     )
-    assert str(location_of_component(case)) == "PMS-01-001 cabinet 1 dock 3"
+    assert str(location_of_component(component=case)) == "PMS-01-001 cabinet 1 dock 3"
     event = case.events.first()
     assert (event.type, event.from_status, event.to_status, event.position) == (
         ComponentEvent.Type.INSTALLED,
@@ -346,9 +346,11 @@ def test_a_controller_must_store_the_pms_id_of_the_site_it_goes_to(user):
     site = build_site(pms_id="PMS-01-001", cabinets=0)
     cabinet = ComponentFactory(kind=Kind.CABINET)
     services.component_install(
-        component=cabinet, position=services.site_position(site=site, kind=Kind.CABINET, number=1), user=user
+        component=cabinet,
+        position=services.site_position_get_or_create(site=site, kind=Kind.CABINET, number=1),
+        user=user,
     )
-    slot = services.child_position(parent=cabinet, kind=Kind.CONTROLLER)
+    slot = services.child_position_get(parent=cabinet, kind=Kind.CONTROLLER)
     wrong = ControllerFactory(serial="EH-7", configured_id="PMS-02-001")
     errors = errors_of(services.component_install, component=wrong, position=slot, user=user)
     assert errors["component"] == [
@@ -420,13 +422,13 @@ def occupied_dock(user, site):
 
 def test_swap_replaces_the_old_case_in_one_step(user, occupied_dock):
     old, new = Component.objects.get(serial="0241"), CaseFactory(serial="0250")
-    installation = services.case_swap(
-        dock=occupied_dock,
-        old_case=old,
-        new_case=new,
+    installation = services.component_swap(
+        position=occupied_dock,
+        old_component=old,
+        new_component=new,
         user=user,
         reason="Cell block 7 low",
-        old_case_status=Status.FAULTY,
+        old_component_status=Status.FAULTY,
     )
     old.refresh_from_db()
     new.refresh_from_db()
@@ -441,23 +443,23 @@ def test_swap_replaces_the_old_case_in_one_step(user, occupied_dock):
 
 def test_swap_with_a_stale_old_case_fails_and_changes_nothing(user, occupied_dock):
     seen = Component.objects.get(serial="0241")
-    services.case_swap(
-        dock=occupied_dock,
-        old_case=seen,
-        new_case=CaseFactory(serial="0250"),
+    services.component_swap(
+        position=occupied_dock,
+        old_component=seen,
+        new_component=CaseFactory(serial="0250"),
         user=user,
         reason="First engineer",
-        old_case_status=Status.IN_STOCK,
+        old_component_status=Status.IN_STOCK,
     )
     late = CaseFactory(serial="0251")
     errors = errors_of(
-        services.case_swap,
-        dock=occupied_dock,
-        old_case=seen,
-        new_case=late,
+        services.component_swap,
+        position=occupied_dock,
+        old_component=seen,
+        new_component=late,
         user=user,
         reason="Second engineer",
-        old_case_status=Status.FAULTY,
+        old_component_status=Status.FAULTY,
     )
     assert errors["old_component"] == [
         "PMS-01-001 cabinet 1 dock 1 now holds Case 0250, not Case 0241; someone changed it meanwhile. "
@@ -470,22 +472,30 @@ def test_swap_with_a_stale_old_case_fails_and_changes_nothing(user, occupied_doc
 
 def test_swap_error_paths(user, site, occupied_dock):
     old = Component.objects.get(serial="0241")
-    swap = {"user": user, "reason": "x", "old_case_status": Status.IN_STOCK}
+    swap = {"user": user, "reason": "x", "old_component_status": Status.IN_STOCK}
     errors = errors_of(
-        services.case_swap, dock=site.test_docks[(1, 2)], old_case=old, new_case=CaseFactory(), **swap
+        services.component_swap,
+        position=site.test_docks[(1, 2)],
+        old_component=old,
+        new_component=CaseFactory(),
+        **swap,
     )
     assert errors["old_component"] == ["PMS-01-001 cabinet 1 dock 2 is empty; install instead of swapping."]
-    errors = errors_of(services.case_swap, dock=occupied_dock, old_case=old, new_case=old, **swap)
+    errors = errors_of(
+        services.component_swap, position=occupied_dock, old_component=old, new_component=old, **swap
+    )
     assert errors["new_component"] == ["Case 0241 is already at PMS-01-001 cabinet 1 dock 1."]
     faulty = CaseFactory(serial="0299", status=Status.FAULTY)
-    errors = errors_of(services.case_swap, dock=occupied_dock, old_case=old, new_case=faulty, **swap)
+    errors = errors_of(
+        services.component_swap, position=occupied_dock, old_component=old, new_component=faulty, **swap
+    )
     assert errors["component"] == ["Case 0299 is faulty; only components in stock can be installed."]
     errors = errors_of(
-        services.case_swap,
-        dock=occupied_dock,
-        old_case=old,
-        new_case=CaseFactory(),
-        **{**swap, "old_case_status": Status.INSTALLED},
+        services.component_swap,
+        position=occupied_dock,
+        old_component=old,
+        new_component=CaseFactory(),
+        **{**swap, "old_component_status": Status.INSTALLED},
     )
     assert errors["new_status"] == [
         "A removed component is in stock, faulty, in repair or retired; not installed."

@@ -90,7 +90,7 @@ def build_world():
             services.component_remove(component=moved_mppt, user=None, reason="moved", at=installed_at)
         services.component_install(
             component=moved_mppt,
-            position=services.site_position(site=site, kind=Kind.MPPT, number=1),
+            position=services.site_position_get_or_create(site=site, kind=Kind.MPPT, number=1),
             user=None,
             at=installed_at,
         )

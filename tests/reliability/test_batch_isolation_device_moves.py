@@ -26,7 +26,7 @@ def move():
     moved_at = ago(hours=1)
     mppt = ComponentFactory(kind=Kind.MPPT, configured_id=DEVICE_ID)
     for site, at in ((site_a, ago(days=1)), (site_b, moved_at)):
-        position = asset_services.site_position(site=site, kind=Kind.MPPT, number=1)
+        position = asset_services.site_position_get_or_create(site=site, kind=Kind.MPPT, number=1)
         if site is site_b:
             asset_services.component_remove(component=mppt, user=None, reason="Moved to B", at=moved_at)
         asset_services.component_install(component=mppt, position=position, user=None, at=at)

@@ -35,7 +35,7 @@ SAMPLE_TIME = ago(hours=1).replace(microsecond=32000)
 
 def install_device(site, kind, device_id, at, number=1):
     device = ComponentFactory(kind=kind, configured_id=device_id)
-    position = asset_services.site_position(site=site, kind=kind, number=number)
+    position = asset_services.site_position_get_or_create(site=site, kind=kind, number=number)
     asset_services.component_install(component=device, position=position, user=None, at=at)
     return device
 
@@ -273,14 +273,14 @@ def test_an_acquisition_board_id_resolves_to_the_case_it_was_in_at_the_readings_
     board = AcqBoardFactory()
     asset_services.component_install(
         component=board,
-        position=asset_services.child_position(parent=case_a, kind=Kind.ACQ_BOARD),
+        position=asset_services.child_position_get(parent=case_a, kind=Kind.ACQ_BOARD),
         user=None,
         at=ago(days=4),
     )
     asset_services.component_remove(component=board, user=None, reason="moved", at=moved_at)
     asset_services.component_install(
         component=board,
-        position=asset_services.child_position(parent=case_b, kind=Kind.ACQ_BOARD),
+        position=asset_services.child_position_get(parent=case_b, kind=Kind.ACQ_BOARD),
         user=None,
         at=moved_at,
     )

@@ -6,6 +6,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from pms_site.celery import app as celery_app
 from telemetry.models import (
     Discrepancy,
     IngestBatch,
@@ -14,7 +15,9 @@ from telemetry.models import (
     PackRollup1m,
     QuarantinedRecord,
 )
+from telemetry.queue import PROCESS_BATCH_TASK
 from telemetry.services import ingest_payload, quarantine_replay
+from tests.conftest import wait_until
 from tests.factories import CaseFactory, UserFactory, build_site
 from tests.telemetry.payloads import ago, dataset, envelope, pack_record, site_sample
 
@@ -88,6 +91,29 @@ def test_ingest_file_stores_json_lines_and_reports_counts(tmp_path):
     )
     assert PackReading.objects.count() == 12
     assert set(IngestBatch.objects.values_list("status", "source")) == {("done", "file")}
+
+
+def tasks_run_by(worker, name):
+    """How many ``name`` tasks the worker has run since it started (its solo pool answers between tasks)."""
+    inspector = celery_app.control.inspect(destination=[worker.hostname], timeout=1)
+    return wait_until(inspector.stats)[worker.hostname]["total"].get(name, 0)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_ingest_file_lands_like_the_endpoint_and_a_worker_prompted_by_it_finds_the_batch_done(
+    tmp_path, celery_worker_process
+):
+    site = build_site(docks=4, at=ago(days=2))
+    path = tmp_path / "backfill.jsonl"
+    path.write_bytes(b"\n".join(site_sample(site, ago(minutes=minutes)) for minutes in (2, 1)))
+    before = tasks_run_by(celery_worker_process, PROCESS_BATCH_TASK)
+
+    call_command("ingest_file", str(path), stdout=io.StringIO())
+
+    wait_until(lambda: tasks_run_by(celery_worker_process, PROCESS_BATCH_TASK) == before + 2)
+    assert list(IngestBatch.objects.values_list("source", "status", "attempts")) == [("file", "done", 1)] * 2
+    assert PackReading.objects.filter(site=site).count() == 8
 
 
 def test_ingest_file_brings_the_rollups_of_a_backfill_up_to_date(tmp_path):

@@ -31,13 +31,13 @@ def test_a_case_swap_recorded_after_an_ingest_is_honoured_by_the_next_ingest():
     ingest(site, pack_record(old_case.serial, 1, before), pack_record(new_case.serial, 1, before))
     assert Discrepancy.objects.get().case_id == new_case.id  # not installed anywhere yet
 
-    asset_services.case_swap(
-        dock=dock,
-        old_case=old_case,
-        new_case=new_case,
+    asset_services.component_swap(
+        position=dock,
+        old_component=old_case,
+        new_component=new_case,
         user=None,
         reason="Weak cell",
-        old_case_status=Status.FAULTY,
+        old_component_status=Status.FAULTY,
         at=swapped_at,
     )
     result = ingest(site, pack_record(new_case.serial, 1, after), pack_record(old_case.serial, 1, after))
@@ -56,7 +56,7 @@ def test_an_acquisition_board_moved_after_an_ingest_resolves_to_its_new_case_in_
     board = AcqBoardFactory()
     asset_services.component_install(
         component=board,
-        position=asset_services.child_position(parent=case_a, kind=Kind.ACQ_BOARD),
+        position=asset_services.child_position_get(parent=case_a, kind=Kind.ACQ_BOARD),
         user=None,
         at=ago(days=1),
     )
@@ -66,7 +66,7 @@ def test_an_acquisition_board_moved_after_an_ingest_resolves_to_its_new_case_in_
     asset_services.component_remove(component=board, user=None, reason="Moved", at=moved_at)
     asset_services.component_install(
         component=board,
-        position=asset_services.child_position(parent=case_b, kind=Kind.ACQ_BOARD),
+        position=asset_services.child_position_get(parent=case_b, kind=Kind.ACQ_BOARD),
         user=None,
         at=moved_at,
     )
@@ -105,7 +105,7 @@ def test_an_mppt_installed_after_an_ingest_is_filed_under_its_site_in_the_next_i
     assert ingest_from_file(before).quarantined == 1
     asset_services.component_install(
         component=mppt,
-        position=asset_services.site_position(site=site, kind=Kind.MPPT, number=1),
+        position=asset_services.site_position_get_or_create(site=site, kind=Kind.MPPT, number=1),
         user=None,
         at=installed_at,
     )
@@ -132,7 +132,7 @@ def _create_site(site):
 
 
 def _create_position(site):
-    return lambda: asset_services.site_position(site=site, kind=Kind.INVERTER, number=1)
+    return lambda: asset_services.site_position_get_or_create(site=site, kind=Kind.INVERTER, number=1)
 
 
 def _edit_component(site):

@@ -33,7 +33,7 @@ BASIC_ISO = re.compile(r"^\d{8}T\d{6}\.\d{3}[+-]\d{4}$")
 def install_device(site, kind, number, device_id, at):
     services.component_install(
         component=ComponentFactory(kind=kind, configured_id=device_id),
-        position=services.site_position(site=site, kind=kind, number=number),
+        position=services.site_position_get_or_create(site=site, kind=kind, number=number),
         user=None,
         at=at,
     )
@@ -55,7 +55,7 @@ def demo_sites():
     for dock in (1, 2):
         board = AcqBoardFactory(configured_id="")
         case = second.test_cases[(1, dock)]
-        position = services.child_position(parent=case, kind=Kind.ACQ_BOARD)
+        position = services.child_position_get(parent=case, kind=Kind.ACQ_BOARD)
         services.component_install(component=board, position=position, user=None, at=installed)
         old_boards.append(board)
     second.test_old_boards = old_boards

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from assets.constants import CELL_BLOCKS_PER_CASE, pms_dock_number
 from assets.models import Kind
-from assets.services import component_install, site_position
+from assets.services import component_install, site_position_get_or_create
 from telemetry.models import DeviceKind, DeviceState, MpptReading, PackReading, PackState
 from tests.factories import ComponentFactory, UserFactory, build_site
 
@@ -75,7 +75,7 @@ def add_mppt(site, *, minutes=30, end=None):
     end = end or timezone.now()
     device = ComponentFactory(kind=Kind.MPPT, configured_id=f"IT6415AD-{site.pk:02d}-001")
     component_install(
-        component=device, position=site_position(site=site, kind=Kind.MPPT, number=1), user=None
+        component=device, position=site_position_get_or_create(site=site, kind=Kind.MPPT, number=1), user=None
     )
     values = {
         "site": site,

@@ -149,7 +149,7 @@ def test_swap_through_the_form_then_seen_in_the_case_timeline(page, live_server)
     entry = page.locator(".timeline li").first
     expect(entry).to_contain_text("Installed at PMS-")
     expect(entry).to_contain_text("Cell 4 weak")
-    assert component_in_position_at(site.test_docks[(1, 2)]).serial == "0555"
+    assert component_in_position_at(position=site.test_docks[(1, 2)]).serial == "0555"
     screenshot(page, "case-timeline")
 
 

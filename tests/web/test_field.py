@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from assets.models import Kind, Status
 from assets.selectors import component_in_position_at
-from assets.services import child_position, component_remove
+from assets.services import child_position_get, component_remove
 from telemetry.models import Discrepancy
 from tests.factories import AcqBoardFactory, CaseFactory, build_site
 from tests.web.conftest import client_for
@@ -39,7 +39,7 @@ def test_field_pages_are_forbidden_without_install_permissions(client, users, si
         assert client.get(url).status_code == 403, url
     response = client.post(change_url(dock, "remove"), {"reason": "x", "step": "confirm"})
     assert response.status_code == 403
-    assert component_in_position_at(dock) == site.test_cases[(1, 1)]
+    assert component_in_position_at(position=dock) == site.test_cases[(1, 1)]
 
 
 def test_engineer_walks_from_site_to_dock(engineer, site):
@@ -78,7 +78,7 @@ def test_swap_with_confirm_step_then_seen_on_the_case_timeline(engineer, site):
     review = engineer.post(change_url(dock, "replace"), {**data, "step": "review"})
     assert review.context["step"] == "confirm"
     assert "Check and confirm" in review.content.decode()
-    assert component_in_position_at(dock) == old_case
+    assert component_in_position_at(position=dock) == old_case
     done = engineer.post(change_url(dock, "replace"), {**data, "step": "confirm"})
     assert done.status_code == 302
     result = engineer.get(done.url).content.decode()
@@ -86,7 +86,7 @@ def test_swap_with_confirm_step_then_seen_on_the_case_timeline(engineer, site):
     assert f"Out: <strong>Case {old_case.serial}</strong>, now faulty" in result
     assert reverse("web:case", args=["0999"]) in result
     old_case.refresh_from_db()
-    assert old_case.status == Status.FAULTY and component_in_position_at(dock) == new_case
+    assert old_case.status == Status.FAULTY and component_in_position_at(position=dock) == new_case
     timeline = engineer.get(reverse("web:case", args=["0999"])).context["timeline"]
     assert timeline[0].title == "Installed at PMS-77-001 cabinet 1 dock 2"
     assert timeline[0].user.username == "field" and "Cell fault" in timeline[0].detail
@@ -128,7 +128,7 @@ def test_service_errors_land_beside_the_right_field(engineer, site):
     assert response.context["form"].errors["serial"] == [
         f"Case {installed_elsewhere.serial} is installed at PMS-77-001 cabinet 1 dock 3; remove it first."
     ]
-    assert component_in_position_at(dock) == site.test_cases[(1, 1)]
+    assert component_in_position_at(position=dock) == site.test_cases[(1, 1)]
 
 
 def test_swap_refused_when_someone_changed_the_dock_meanwhile(engineer, site):
@@ -153,11 +153,11 @@ def test_install_into_an_empty_dock_and_remove(engineer, site):
     done = engineer.post(change_url(dock, "remove"), data)
     assert done.status_code == 302
     assert "Removed <strong>Case" in engineer.get(done.url).content.decode()
-    assert component_in_position_at(dock) is None
+    assert component_in_position_at(position=dock) is None
     done = engineer.post(
         change_url(dock, "install"), {"serial": case.serial, "reason": "Back", "step": "confirm"}
     )
-    assert done.status_code == 302 and component_in_position_at(dock) == case
+    assert done.status_code == 302 and component_in_position_at(position=dock) == case
 
 
 def test_remove_refused_when_the_dock_holds_another_case_now(engineer, site):
@@ -166,7 +166,7 @@ def test_remove_refused_when_the_dock_holds_another_case_now(engineer, site):
     data = {"old_component": other.pk, "reason": "x", "removed_status": "in_stock", "step": "confirm"}
     response = engineer.post(change_url(dock, "remove"), data)
     assert "someone changed it meanwhile" in " ".join(response.context["form"].non_field_errors())
-    assert component_in_position_at(site.test_docks[(1, 2)]) == other
+    assert component_in_position_at(position=site.test_docks[(1, 2)]) == other
 
 
 def test_backdated_change_is_read_in_site_local_time(engineer):
@@ -194,7 +194,7 @@ def site_zone(site):
 
 def test_replace_a_board_inside_a_case(engineer, site):
     case = site.test_cases[(1, 1)]
-    slot = child_position(parent=case, kind=Kind.ACQ_BOARD)
+    slot = child_position_get(parent=case, kind=Kind.ACQ_BOARD)
     old_board, new_board = AcqBoardFactory(serial="A-OLD"), AcqBoardFactory(serial="A-NEW")
     engineer.post(change_url(slot, "install"), {"serial": "A-OLD", "reason": "Assembly", "step": "confirm"})
     dock_page = engineer.get(
@@ -210,7 +210,7 @@ def test_replace_a_board_inside_a_case(engineer, site):
     done = engineer.post(change_url(slot, "replace"), {**data, "step": "confirm"})
     assert done.status_code == 302
     assert reverse("web:case", args=[case.serial]) in engineer.get(done.url).content.decode()
-    assert component_in_position_at(slot) == new_board
+    assert component_in_position_at(position=slot) == new_board
     titles = [e.title for e in engineer.get(reverse("web:case", args=[case.serial])).context["timeline"]]
     assert "Acquisition board A-NEW installed in acquisition board" in titles
     assert "Acquisition board A-OLD removed from acquisition board" in titles
@@ -302,7 +302,9 @@ def test_recording_the_swap_from_a_discrepancy_resolves_it(engineer, users, site
     discrepancy.refresh_from_db()
     assert discrepancy.status == Discrepancy.Status.RESOLVED
     assert discrepancy.resolved_by == users["field"] and discrepancy.resolved_at is not None
-    assert discrepancy.resolved_with.component == roaming and component_in_position_at(dock) == roaming
+    assert (
+        discrepancy.resolved_with.component == roaming and component_in_position_at(position=dock) == roaming
+    )
     assert "No open discrepancies." in engineer.get(reverse("web:discrepancies")).content.decode()
 
 
@@ -339,8 +341,8 @@ def test_a_discrepancy_id_that_does_not_match_the_change_is_refused_and_nothing_
         response = engineer.post(change_url(dock, "replace"), {**data, "discrepancy": unknown_id})
         assert "is resolved already, or unknown" in response.content.decode()
 
-    assert component_in_position_at(dock) == site.test_cases[(1, 3)]
-    assert component_in_position_at(site.test_docks[(1, 1)]) is None
+    assert component_in_position_at(position=dock) == site.test_cases[(1, 3)]
+    assert component_in_position_at(position=site.test_docks[(1, 1)]) is None
     assert set(Discrepancy.objects.values_list("status", flat=True)) == {Discrepancy.Status.OPEN}
 
 
@@ -357,7 +359,7 @@ def test_a_discrepancy_resolved_meanwhile_stops_the_change_at_confirm(engineer, 
 
     assert response.status_code == 200
     assert "is resolved already, or unknown" in " ".join(response.context["form"].top_errors)
-    assert component_in_position_at(dock) == site.test_cases[(1, 3)]
+    assert component_in_position_at(position=dock) == site.test_cases[(1, 3)]
 
 
 def test_an_unknown_change_is_a_404_page(engineer, site):

@@ -206,10 +206,12 @@ class DemoBuilder:
             [busbar] = self.receive(
                 Kind.BUSBAR, [f"BB-{prefix}{number:02d}"], model_number=f"BB-{docks}", dock_count=docks
             )
-            self.install((cabinet, services.site_position(site=site, kind=Kind.CABINET, number=number)))
             self.install(
-                (controller, services.child_position(parent=cabinet, kind=Kind.CONTROLLER)),
-                (busbar, services.child_position(parent=cabinet, kind=Kind.BUSBAR)),
+                (cabinet, services.site_position_get_or_create(site=site, kind=Kind.CABINET, number=number))
+            )
+            self.install(
+                (controller, services.child_position_get(parent=cabinet, kind=Kind.CONTROLLER)),
+                (busbar, services.child_position_get(parent=cabinet, kind=Kind.BUSBAR)),
             )
             case_ids = [case_id(n) for n in range(next_case, next_case + docks)]
             next_case += docks
@@ -231,7 +233,7 @@ class DemoBuilder:
             )
             self.install(
                 *(
-                    (device, services.site_position(site=site, kind=kind, number=number))
+                    (device, services.site_position_get_or_create(site=site, kind=kind, number=number))
                     for number, device in enumerate(devices, start=1)
                 )
             )
@@ -278,12 +280,12 @@ class DemoBuilder:
             Kind.CELL_BLOCK, self.serials.take("CB", SPARE_CELL_BLOCKS, width=6), model_number="LFP-100"
         )
         dock, old_case = self.docks[(DEMO_SITES[0].pms_id, *SWAPPED_DOCK)]
-        services.case_swap(
-            dock=dock,
-            old_case=old_case,
-            new_case=replacement,
+        services.component_swap(
+            position=dock,
+            old_component=old_case,
+            new_component=replacement,
             user=self.engineer,
             reason="Cell block 7 will not hold its voltage",
-            old_case_status=Status.FAULTY,
+            old_component_status=Status.FAULTY,
             at=timezone.now() - timedelta(days=SWAP_DAYS_AGO),
         )
