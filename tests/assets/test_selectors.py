@@ -194,12 +194,12 @@ def test_devices_on_a_site_in_position_order_and_several_sites_in_two_queries(hi
     for number, device in [(3, mppts[0]), (1, mppts[1])]:
         services.component_install(
             component=device,
-            position=services.site_position(site=site, kind=Kind.MPPT, number=number),
+            position=services.site_position_get_or_create(site=site, kind=Kind.MPPT, number=number),
             user=None,
         )
     services.component_install(
         component=inverter,
-        position=services.site_position(site=site, kind=Kind.INVERTER, number=1),
+        position=services.site_position_get_or_create(site=site, kind=Kind.INVERTER, number=1),
         user=None,
     )
     others = [build_site(cabinets=2, docks=4) for _ in range(3)]
