@@ -12,7 +12,7 @@ from telemetry.rollups import (
     ONE_HOUR,
     ONE_MINUTE,
     refresh_recent_rollups,
-    rollups_refresh_hours,
+    rollups_refresh_ranges,
 )
 
 
@@ -36,8 +36,10 @@ def drop_old_batches_task():
     return drop_old_batches()
 
 
-@shared_task(name="telemetry.refresh_rollups_hours", ignore_result=True)
-def refresh_rollups_hours(hours):
-    """Both rollups of the given UTC hours (ISO 8601 times of their starts): for readings that arrived after
-    beat's margin."""
-    return rollups_refresh_hours(hours=[datetime.fromisoformat(hour) for hour in hours])
+@shared_task(name="telemetry.refresh_rollups_ranges", ignore_result=True)
+def refresh_rollups_ranges(ranges):
+    """Both rollups of the minutes in ``ranges`` ([start, end] pairs of ISO 8601 times): for readings that
+    arrived after beat's margin."""
+    return rollups_refresh_ranges(
+        ranges=[(datetime.fromisoformat(start), datetime.fromisoformat(end)) for start, end in ranges]
+    )

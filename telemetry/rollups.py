@@ -4,7 +4,8 @@ Apache-edition TimescaleDB has no continuous aggregates, so each refresh is one 
 time_bucket(...) ... ON CONFLICT DO UPDATE`` per rollup table over a time range: re-running it over the same
 range gives the same rows. Beat re-computes the recent buckets with a lateness margin, so readings that
 arrive a little late are counted; ``refresh_rollups`` over any range (``manage.py refresh_rollups``) covers
-backfills, and ``rollups_refresh_hours`` the hours that readings arriving later than beat's margin fall in.
+backfills, and ``rollups_refresh_ranges`` the minutes (and their hours) that readings arriving later than
+beat's margin fall in.
 
 1-minute rollups come from the raw readings, 1-hour rollups from the 1-minute rollups (averages weighted by
 the number of readings), so the hourly figures can be re-computed after raw retention has dropped the
@@ -177,30 +178,51 @@ def refresh_recent_rollups(*, width, now=None):
     return refresh_rollups(width=width, start=now - lateness, end=now)
 
 
-def hours_past_the_margin(*, times, now=None):
-    """Of reading times just stored, the UTC hours (their starts, sorted) holding those that beat's refresh
-    will not reach: older than the 1-minute lateness margin (a gateway's backlog, a backfill)."""
+def late_minute_ranges(*, times, now=None):
+    """Of reading times just stored, the [start, end) ranges of the UTC minutes holding those that beat's
+    refresh will not reach (older than the 1-minute lateness margin: a gateway's backlog, a backfill),
+    adjacent minutes merged."""
     margin_start = (now or timezone.now()) - settings.TELEMETRY_ROLLUP_1M_LATENESS
-    return sorted({bucket_start(moment, ONE_HOUR) for moment in times if moment < margin_start})
+    return minute_ranges(times=(moment for moment in times if moment < margin_start))
 
 
-def rollups_refresh_hours(*, hours):
-    """Re-compute the 1-minute rollups of the minutes in ``hours`` (times within UTC hours), then the 1-hour
-    rollups of those hours. Adjacent hours are refreshed as one range, and nothing between distant ones: the
-    cost follows the number of hours, not how far apart they are. Returns the number of rollup rows written.
-    """
-    return sum(refresh_all_rollups(start=start, end=end) for start, end in _ranges(hours, ONE_HOUR))
+def rollups_refresh_ranges(*, ranges):
+    """Re-compute the 1-minute rollups of the minutes in ``ranges`` ([start, end) pairs), then the 1-hour
+    rollups of the hours holding them. Nothing between distant ranges is touched: the cost follows the
+    minutes refreshed, not how far apart they are. Returns the number of rollup rows written."""
+    minutes = _merged(
+        (bucket_start(start, ONE_MINUTE), _bucket_end(end, ONE_MINUTE)) for start, end in ranges
+    )
+    hours = _merged((bucket_start(start, ONE_HOUR), _bucket_end(end, ONE_HOUR)) for start, end in minutes)
+    return sum(
+        refresh_rollups(width=width, start=start, end=end)
+        for width, spans in ((ONE_MINUTE, minutes), (ONE_HOUR, hours))
+        for start, end in spans
+    )
 
 
-def _ranges(moments, width):
-    """[start, end) ranges covering the ``width`` buckets holding ``moments``, adjacent buckets merged."""
-    ranges = []
-    for start in sorted({bucket_start(moment, width) for moment in moments}):
-        if ranges and ranges[-1][1] == start:
-            ranges[-1][1] = start + width
+def _bucket_end(end, width):
+    """The end of the last ``width`` bucket that [.., end) overlaps."""
+    start = bucket_start(end, width)
+    return start if start == end else start + width
+
+
+def minute_ranges(*, times):
+    """[start, end) ranges covering the UTC minutes holding ``times``, adjacent minutes merged."""
+    return _merged(
+        (start, start + ONE_MINUTE) for start in {bucket_start(moment, ONE_MINUTE) for moment in times}
+    )
+
+
+def _merged(spans):
+    """[start, end) spans sorted, those that touch or overlap merged."""
+    merged = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
         else:
-            ranges.append([start, start + width])
-    return ranges
+            merged.append([start, end])
+    return [tuple(span) for span in merged]
 
 
 def refresh_all_rollups(*, start, end):

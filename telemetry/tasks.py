@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from telemetry import services
 from telemetry.models import IngestBatch, WorkerHeartbeat
-from telemetry.rollup_tasks import refresh_rollups_hours
-from telemetry.rollups import hours_past_the_margin
+from telemetry.rollup_tasks import refresh_rollups_ranges
+from telemetry.rollups import late_minute_ranges
 from telemetry.signals import batches_stored
 
 
@@ -39,9 +39,9 @@ def process_batch(self, batch_id):
     site_ids = {item.batch.site_id for item in stored if item.batch.site_id}
     if site_ids:
         batches_stored.send(sender=IngestBatch, site_ids=site_ids)
-    late = hours_past_the_margin(times=chain.from_iterable(item.result.times for item in stored))
+    late = late_minute_ranges(times=chain.from_iterable(item.result.times for item in stored))
     if late:
-        refresh_rollups_hours.delay([hour.isoformat() for hour in late])
+        refresh_rollups_ranges.delay([(start.isoformat(), end.isoformat()) for start, end in late])
 
 
 @shared_task(name="telemetry.requeue_stale_batches", ignore_result=True)

@@ -20,16 +20,16 @@ from telemetry.models import (
     PackRollup1h,
     PackRollup1m,
 )
-from telemetry.rollup_tasks import refresh_rollups_1m, refresh_rollups_hours
+from telemetry.rollup_tasks import refresh_rollups_1m, refresh_rollups_ranges
 from telemetry.rollups import (
     ONE_HOUR,
     ONE_MINUTE,
     bucket_start,
-    hours_past_the_margin,
+    late_minute_ranges,
     refresh_all_rollups,
     refresh_recent_rollups,
     refresh_rollups,
-    rollups_refresh_hours,
+    rollups_refresh_ranges,
 )
 from tests.conftest import wait_until
 from tests.factories import CaseFactory, ComponentFactory, SiteFactory
@@ -293,22 +293,25 @@ def test_the_refresh_rollups_command_explains_a_bad_range(arguments, message):
         call_command("refresh_rollups", *arguments)
 
 
-def test_of_the_times_just_stored_only_the_hours_of_those_older_than_the_margin_need_a_refresh(settings):
+def test_of_the_times_just_stored_only_the_minutes_of_those_older_than_the_margin_need_a_refresh(settings):
     settings.TELEMETRY_ROLLUP_1M_LATENESS = timedelta(minutes=10)
     now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     india = timezone(timedelta(hours=5, minutes=30))
     times = [
         now - timedelta(minutes=9),  # beat's
-        now - timedelta(minutes=11),
-        now - timedelta(minutes=50),  # the same hour
-        datetime(2026, 9, 1, 8, 40, tzinfo=india),  # 03:10 UTC
+        now - timedelta(minutes=11, seconds=30),
+        now - timedelta(minutes=12, seconds=55),  # the next minute: one range with the one above
+        now - timedelta(minutes=50),
+        datetime(2026, 9, 1, 8, 40, 5, tzinfo=india),  # 03:10 UTC
     ]
 
-    assert hours_past_the_margin(times=times, now=now) == [
-        datetime(2026, 9, 1, 3, 0, tzinfo=UTC),
-        datetime(2026, 11, 20, 11, 0, tzinfo=UTC),
+    minute = timedelta(minutes=1)
+    assert late_minute_ranges(times=times, now=now) == [
+        (datetime(2026, 9, 1, 3, 10, tzinfo=UTC), datetime(2026, 9, 1, 3, 11, tzinfo=UTC)),
+        (now - 50 * minute, now - 49 * minute),
+        (now - 13 * minute, now - 11 * minute),
     ]
-    assert hours_past_the_margin(times=times[:1], now=now) == []
+    assert late_minute_ranges(times=times[:1], now=now) == []
 
 
 def test_buckets_are_aligned_to_utc_whatever_the_offset_of_the_time():
@@ -328,22 +331,27 @@ def upserts(queries):
 
 
 @pytest.mark.django_db
-def test_refreshing_two_hours_80_days_apart_rewrites_their_rollups_and_nothing_between(site, case):
+def test_refreshing_two_minutes_80_days_apart_rewrites_their_rollups_and_nothing_between(site, case):
     early, middle, late = T0 - timedelta(days=80), T0 - timedelta(days=40), T0
     for hour in (early, middle, late):
         pack_reading(case, site, hour + timedelta(minutes=20), volts=54.0, cells=cells(3.8, 3.9))
         refresh_all_rollups(start=hour, end=hour + ONE_HOUR)
+    bucket = timedelta(minutes=20)
     for hour in (early, middle, late):  # late readings, in each of the three hours
         pack_reading(case, site, hour + timedelta(minutes=20, seconds=5), volts=56.0, cells=cells(3.8, 3.9))
 
     with CaptureQueriesContext(connection) as queries:
-        written = rollups_refresh_hours(hours=[late + timedelta(minutes=20), early])
+        written = rollups_refresh_ranges(
+            ranges=[
+                (late + bucket, late + bucket + timedelta(seconds=10)),
+                (early + bucket, early + bucket + ONE_MINUTE),
+            ]
+        )
 
-    bucket = timedelta(minutes=20)
     assert rollup_counts(PackRollup1m, case=case) == {early + bucket: 2, middle + bucket: 1, late + bucket: 2}
     assert rollup_counts(PackRollup1h, case=case) == {early: 2, middle: 1, late: 2}
     assert written == 4
-    # One statement per rollup table and hour: the 80 days between cost nothing.
+    # One statement per rollup table and minute or hour: the 80 days between cost nothing.
     assert len(upserts(queries)) == 2 * UPSERTS_PER_RANGE
 
 
@@ -351,12 +359,18 @@ UPSERTS_PER_RANGE = 4  # pack and device rollups, 1-minute and 1-hour
 
 
 @pytest.mark.django_db
-def test_adjacent_hours_are_refreshed_as_one_range(site, case):
+def test_ranges_that_touch_are_refreshed_as_one(site, case):
     for minutes in (10, 70, 130):
         pack_reading(case, site, T0 + timedelta(minutes=minutes), volts=54.0, cells=cells(3.8, 3.9))
 
     with CaptureQueriesContext(connection) as queries:
-        written = rollups_refresh_hours(hours=[T0 + 2 * ONE_HOUR, T0, T0 + ONE_HOUR + timedelta(minutes=30)])
+        written = rollups_refresh_ranges(
+            ranges=[
+                (T0 + ONE_HOUR, T0 + 3 * ONE_HOUR),
+                (T0, T0 + ONE_HOUR),
+                (T0 + ONE_HOUR, T0 + 2 * ONE_HOUR),
+            ]
+        )
 
     assert rollup_counts(PackRollup1h, case=case) == {T0: 1, T0 + ONE_HOUR: 1, T0 + 2 * ONE_HOUR: 1}
     assert written == 6
@@ -365,10 +379,10 @@ def test_adjacent_hours_are_refreshed_as_one_range(site, case):
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_the_hours_task_refreshes_the_hours_it_is_given_in_a_worker(site, case, celery_worker_process):
+def test_the_ranges_task_refreshes_the_minutes_it_is_given_in_a_worker(site, case, celery_worker_process):
     pack_reading(case, site, T0 + timedelta(minutes=5), volts=54.0, cells=cells(3.8, 3.9))
 
-    refresh_rollups_hours.delay([T0.isoformat()])
+    refresh_rollups_ranges.delay([(T0.isoformat(), (T0 + ONE_HOUR).isoformat())])
 
     rollup = wait_until(lambda: PackRollup1h.objects.filter(case=case).first())
     assert (rollup.bucket, rollup.n) == (T0, 1)

@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 from telemetry import services
 from telemetry.models import IngestBatch
-from telemetry.rollups import ONE_HOUR, bucket_start, rollups_refresh_hours
+from telemetry.rollups import minute_ranges, rollups_refresh_ranges
 
 
 class Command(BaseCommand):
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         )
         if totals.stored:
             # A backfill is older than beat's refresh reaches: its rollups are brought up to date here.
-            rollups_refresh_hours(hours={bucket_start(moment, ONE_HOUR) for moment in totals.times})
+            rollups_refresh_ranges(ranges=minute_ranges(times=totals.times))
             self.stdout.write(
                 f"Rollups refreshed from {totals.first:%Y-%m-%d %H:%M} to {totals.last:%Y-%m-%d %H:%M}."
             )
