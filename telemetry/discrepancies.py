@@ -5,6 +5,7 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from assets.models import Component, Installation, Position
@@ -13,14 +14,14 @@ from assets.services import component_install, component_swap
 from telemetry.models import Discrepancy
 
 
-def discrepancies_resolve(*, discrepancies, user):
+def discrepancies_resolve(*, discrepancies: QuerySet[Discrepancy], user: User | None) -> int:
     """Mark the open ones of ``discrepancies`` (a queryset) resolved by ``user`` now. Returns how many."""
     return discrepancies.filter(status=Discrepancy.Status.OPEN).update(
         status=Discrepancy.Status.RESOLVED, resolved_by=user, resolved_at=timezone.now()
     )
 
 
-def discrepancy_check_record(*, discrepancy, case, position):
+def discrepancy_check_record(*, discrepancy: Discrepancy, case: Component, position: Position) -> None:
     """Refuse (ValidationError on ``discrepancy``) unless installing ``case`` at ``position`` records what the
     open ``discrepancy`` saw: that case, in that dock of that site."""
     if discrepancy.status != Discrepancy.Status.OPEN:
@@ -38,7 +39,9 @@ def discrepancy_check_record(*, discrepancy, case, position):
 
 
 @transaction.atomic
-def discrepancy_resolve_with(*, discrepancy, installation, user):
+def discrepancy_resolve_with(
+    *, discrepancy: Discrepancy, installation: Installation, user: User | None
+) -> Discrepancy:
     """Resolve ``discrepancy`` by ``installation``: the install or swap that put its case where it was seen.
     Checked as ``discrepancy_check_record`` does, on the discrepancy as it is now."""
     discrepancy = (

@@ -1,5 +1,6 @@
 """Replaying quarantined records, once the master data that made them fail is fixed."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import msgspec
@@ -16,7 +17,7 @@ class ReplayResult:
     still_quarantined: int = 0
 
 
-def quarantine_replay(*, records):
+def quarantine_replay(*, records: Iterable[QuarantinedRecord]) -> ReplayResult:
     """Run quarantined records through ingest again; those that now store (or are duplicates) are resolved,
     the others keep their place with the new reason."""
     outcome = ReplayResult()

@@ -8,18 +8,20 @@ import ipaddress
 import secrets
 from datetime import timedelta
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from assets.models import Site
 from telemetry.models import GatewayToken
 
 
-def hash_token(raw_token):
+def hash_token(raw_token: str) -> str:
     return hashlib.sha256(raw_token.encode()).hexdigest()
 
 
-def gateway_token_create(*, site, name, user=None):
+def gateway_token_create(*, site: Site, name: str, user: User | None = None) -> tuple[GatewayToken, str]:
     """A new token for the gateway ``name`` of ``site``. Returns (token, raw token): show the raw one once."""
     if GatewayToken.objects.filter(site=site, name=name).exists():
         raise ValidationError({"name": f"{site.pms_id} already has a gateway token named {name!r}."})
@@ -30,12 +32,14 @@ def gateway_token_create(*, site, name, user=None):
     return token, raw_token
 
 
-def gateway_token_revoke(*, token):
+def gateway_token_revoke(*, token: GatewayToken) -> None:
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
 
 
-def gateway_token_rotate(*, token, overlap: timedelta, user=None):
+def gateway_token_rotate(
+    *, token: GatewayToken, overlap: timedelta, user: User | None = None
+) -> tuple[GatewayToken, str]:
     """A new token for the same gateway; the old one keeps working for ``overlap`` (until the gateway has the
     new one), then expires. Returns (new token, raw new token): show the raw one once.
 

@@ -3,6 +3,7 @@ isolation that keeps one bad batch from taking the others down (each alone, then
 records the database refuses)."""
 
 import logging
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -29,7 +30,7 @@ class ProcessedBatch:
     result: IngestResult
 
 
-def batch_process(*, batch_id, companions=0):
+def batch_process(*, batch_id: uuid.UUID | str, companions: int = 0) -> list[ProcessedBatch]:
     """Process one landed batch and, with it, up to ``companions`` other batches waiting in the queue: one
     transaction and one COPY per kind for them all, so that under a backlog the fixed costs of a batch are
     shared. Returns the batches stored, as ProcessedBatch: none if the batch is done already, failed, or

@@ -12,16 +12,19 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
+from assets.models import Site
 from telemetry.ingest import decode
 from telemetry.ingest.copy import store_readings, upsert_discrepancies
 from telemetry.ingest.lines import device_lines, pack_lines
 from telemetry.ingest.parts import Part, decode_parts
 from telemetry.ingest.resolve import DeviceResolver, PackResolver
 from telemetry.ingest.results import IngestResult
-from telemetry.models import DatasetKind, QuarantinedRecord
+from telemetry.models import DatasetKind, IngestBatch, QuarantinedRecord
 
 
-def ingest_payload(*, raw, site=None, batch=None, quarantine=True):
+def ingest_payload(
+    *, raw: bytes, site: Site | None = None, batch: IngestBatch | None = None, quarantine: bool = True
+) -> IngestResult:
     """Store one payload (the bytes of an envelope). Raises decode.DecodeError for a bad envelope.
 
     ``site``: the sending gateway's site; PMS datasets of other sites are rejected, and so are MPPT /
