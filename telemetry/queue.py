@@ -16,6 +16,8 @@ import os
 import queue
 import threading
 
+from django.conf import settings
+
 from pms_site.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
@@ -48,8 +50,17 @@ class _Publisher:
             self._pid = os.getpid()
 
     def _run(self, waiting):
+        # A task takes up to INGEST_BATCH_COMPANIONS waiting batches along with its own (and drains the oldest
+        # when its own is done already), so ids that queued up here while the broker was busy need one
+        # message per that many: fewer messages for the web process to send and for workers to run.
+        per_message = settings.INGEST_BATCH_COMPANIONS + 1
         while True:
-            self._publish(waiting.get())
+            batch_ids = [waiting.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch_ids.append(waiting.get_nowait())
+            for batch_id in batch_ids[::per_message]:
+                self._publish(batch_id)
 
     def _publish(self, batch_id):
         try:

@@ -3,6 +3,7 @@ discrepancies for the pages. Chart series are in telemetry/series.py, the CSV ex
 web/selectors.py assembles the pages from these and the asset and alarm reads.
 """
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,7 @@ from django.db.models import Q, QuerySet
 
 from assets.models import Installation, Site
 from telemetry.measures import CELL_MAX, CELL_MIN, PACK_TEMP_MAX, PV_POWERS
-from telemetry.models import DeviceState, Discrepancy, GatewayToken, PackState
+from telemetry.models import DeviceState, Discrepancy, GatewayToken, IngestBatch, PackState
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ TOKEN_SQL = (
     "SELECT id, site_id, revoked_at, expires_at, last_used_at "
     f"FROM {GatewayToken._meta.db_table} WHERE key_hash = %s"
 )
+
+
+def batch_oldest_waiting() -> uuid.UUID | None:
+    """The id of the batch that has waited longest for a worker (pending and queued), or None."""
+    waiting = IngestBatch.objects.filter(status=IngestBatch.Status.PENDING, enqueued_at__isnull=False)
+    return waiting.order_by("enqueued_at").values_list("id", flat=True).first()
 
 
 def gateway_token_state(*, token_hash):

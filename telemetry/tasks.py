@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from telemetry import services
+from telemetry import selectors, services
 from telemetry.models import IngestBatch, WorkerHeartbeat
 from telemetry.rollup_tasks import refresh_rollups_ranges
 from telemetry.rollups import late_minute_ranges
@@ -35,6 +35,11 @@ def process_batch(self, batch_id):
     Idempotent: a done batch is skipped, a failed attempt leaves nothing behind."""
     companions = 0 if self.request.retries else settings.INGEST_BATCH_COMPANIONS
     processed = services.batch_process(batch_id=batch_id, companions=companions)
+    if not processed and companions:
+        # Its batch went along with another task's (or failed alone): this message drains the oldest instead.
+        oldest = selectors.batch_oldest_waiting()
+        if oldest is not None:
+            processed = services.batch_process(batch_id=oldest, companions=companions)
     stored = [item for item in processed if item.result.stored]
     site_ids = {item.batch.site_id for item in stored if item.batch.site_id}
     if site_ids:
