@@ -5,14 +5,14 @@ import os
 import pytest
 from django.conf import settings
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from telemetry.models import Discrepancy
 from tests.alarms.helpers import raised_alarm
 from tests.conftest import ARTIFACTS
 from tests.factories import CaseFactory, UserFactory, build_site
 from tests.web.conftest import add_mppt, add_readings
-from tests.web.test_browser import CHROMIUM_ARGS, PASSWORD
+from tests.web.test_browser import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -27,14 +27,6 @@ document.addEventListener('securitypolicyviolation', function (event) {
 
 def is_local(url):
     return url.startswith(("http://localhost:", "http://127.0.0.1:", "data:", "blob:"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
