@@ -6,11 +6,14 @@ when the clear condition has lasted its own minimum duration. A pending alarm wh
 deleted: it was never raised. Cleared alarms are kept as history.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
 from assets.models import Component, Kind, Site
+from pms_site.timefmt import format_duration
 
 
 class AlarmKind(models.TextChoices):
@@ -37,6 +40,15 @@ UNITS = {
     AlarmKind.PACK_STALE: "min",
     AlarmKind.SITE_STALE: "min",
 }
+
+
+def format_measure(kind: str, value) -> str:
+    """A value of an alarm kind with its unit: "3.652 V", or a duration ("6 h 21 min") for the minutes of
+    the staleness kinds."""
+    unit = UNITS[kind]
+    if unit == "min":
+        return format_duration(timedelta(minutes=float(value)))
+    return f"{round(float(value), 3):g} {unit}"
 
 
 class Severity(models.TextChoices):
@@ -98,6 +110,10 @@ class AlarmThreshold(models.Model):
     @property
     def unit(self):
         return UNITS[self.kind]
+
+    @property
+    def raise_display(self):
+        return format_measure(self.kind, self.raise_value)
 
     @property
     def is_low_limit(self):
@@ -186,3 +202,7 @@ class Alarm(models.Model):
     @property
     def unit(self):
         return UNITS[self.kind]
+
+    @property
+    def peak_display(self):
+        return format_measure(self.kind, self.peak_value)

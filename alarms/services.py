@@ -24,7 +24,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from alarms import selectors
-from alarms.models import UNITS, Alarm, AlarmKind
+from alarms.models import Alarm, AlarmKind, format_measure
+from pms_site.timefmt import format_datetime
 
 PACK_READING_KINDS = (
     AlarmKind.CELL_OVER_VOLTAGE,
@@ -166,7 +167,7 @@ def alarm_acknowledge(*, alarm: Alarm, user: User, at: datetime | None = None) -
             raise ValidationError(
                 {
                     "alarm": f"This alarm was already acknowledged by {alarm.acknowledged_by} at "
-                    f"{timezone.localtime(alarm.acknowledged_at):%Y-%m-%d %H:%M}."
+                    f"{format_datetime(alarm.acknowledged_at)}."
                 }
             )
         alarm.acknowledged_by = user
@@ -263,11 +264,10 @@ def _advance(alarm, *, kind, threshold, observation, value, changes):
 def _raise_if_lasted(alarm, *, threshold, subject, value, at):
     if at - alarm.condition_since < timedelta(seconds=threshold.raise_after_seconds):
         return
-    unit = UNITS[alarm.kind]
     alarm.state, alarm.raised_at, alarm.value_at_raise = Alarm.State.ACTIVE, at, value
     alarm.message = (
-        f"{subject}: {AlarmKind(alarm.kind).label}, {round(value, 3):g} {unit} "
-        f"(limit {threshold.raise_value.normalize():f} {unit})"
+        f"{subject}: {AlarmKind(alarm.kind).label}, {format_measure(alarm.kind, value)} "
+        f"(limit {threshold.raise_display})"
     )
 
 

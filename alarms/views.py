@@ -13,6 +13,8 @@ from alarms import selectors, services
 from alarms.filtersets import AlarmFilterSet
 from alarms.models import Alarm
 from alarms.permissions import ACKNOWLEDGE_ALARMS, VIEW_ALARMS
+from stock.permissions import VIEW_LOW_STOCK
+from stock.selectors import open_low_stock_alerts
 
 PAGE_SIZE = 50
 
@@ -24,8 +26,12 @@ def alarm_list(request):
     data = request.GET.copy()
     data.setdefault("state", Alarm.State.ACTIVE)
     filterset = AlarmFilterSet(data, queryset=selectors.raised_alarms())
+    filterset.form.label_suffix = ""
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "alarms/alarm_list.html", {"filter": filterset, "page": page})
+    low_stock = open_low_stock_alerts() if request.user.has_perm(VIEW_LOW_STOCK) else []
+    return render(
+        request, "alarms/alarm_list.html", {"filter": filterset, "page": page, "low_stock": low_stock}
+    )
 
 
 @permission_required(ACKNOWLEDGE_ALARMS, raise_exception=True)

@@ -1,5 +1,7 @@
 """The Django admin for warehouse staff. Every write goes through assets.services."""
 
+from functools import partial
+
 from csp.decorators import csp_update
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -19,7 +21,7 @@ from assets.forms import (
     StatusChangeForm,
     add_service_errors,
 )
-from assets.models import Case, Component, ComponentEvent, Installation, Position, Site
+from assets.models import Case, Component, ComponentEvent, Installation, Kind, PartModel, Position, Site
 from pms_site.admin import StorableTimeLookupsMixin
 
 
@@ -88,7 +90,7 @@ BORDER_TOP_0_SHA256 = "XMXSevYjgSjXgRafBFDvtjwX+yyWLrxfso9DcNZ9UXM="  # of the s
 
 
 class AssetAdmin(StorableTimeLookupsMixin, NoDeleteMixin, SimpleHistoryAdmin):
-    # Extra pages as (route, url name suffix, view method name); the url name is assets_<model>_<suffix>.
+    # Extra pages as (route, url name suffix, view method name); the url name is <app>_<model>_<suffix>.
     extra_pages = ()
 
     def revert_disabled(self, request, obj=None):
@@ -111,7 +113,7 @@ class AssetAdmin(StorableTimeLookupsMixin, NoDeleteMixin, SimpleHistoryAdmin):
             path(
                 route,
                 self.admin_site.admin_view(getattr(self, view)),
-                name=f"assets_{self.opts.model_name}_{name}",
+                name=f"{self.opts.app_label}_{self.opts.model_name}_{name}",
             )
             for route, name, view in self.extra_pages
         ]
@@ -120,18 +122,20 @@ class AssetAdmin(StorableTimeLookupsMixin, NoDeleteMixin, SimpleHistoryAdmin):
     def admin_view_context(self, request, title):
         return {**self.admin_site.each_context(request), "opts": self.opts, "title": title}
 
-    def service_form_page(self, request, *, permission, form_class, title, template, on_valid):
+    def service_form_page(self, request, *, permission, form_class, title, template, on_valid, context=None):
         """A page with one form: valid input goes to ``on_valid`` (which calls a service and returns the
         response); the service's errors go back onto the form, with everything typed kept."""
         if not request.user.has_perm(permission):
             raise PermissionDenied
-        form = form_class(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        posted = request.method == "POST"
+        form = form_class(request.POST if posted else None, request.FILES if posted else None)
+        if posted and form.is_valid():
             try:
                 return on_valid(form)
             except ValidationError as error:
                 add_service_errors(form, error)
-        return TemplateResponse(request, template, {**self.admin_view_context(request, title), "form": form})
+        context = {**self.admin_view_context(request, title), "form": form, **(context or {})}
+        return TemplateResponse(request, template, context)
 
 
 @admin.register(Component)
@@ -158,6 +162,16 @@ class ComponentAdmin(AssetAdmin):
         # Components come in through "Receive shipment", which records the procurement event.
         return False
 
+    # "Receive shipment": its form, and the service it calls (stock's admin puts the shipment in a location).
+    receive_form = ReceiveShipmentForm
+
+    def receive_components(self, arguments, *, user):
+        return services.components_receive(**arguments, user=user)
+
+    def received_into(self, arguments):
+        """Where the success message says the shipment went."""
+        return "stock"
+
     def has_set_status_permission(self, request):
         return request.user.has_perm(permissions.SET_COMPONENT_STATUS)
 
@@ -170,43 +184,73 @@ class ComponentAdmin(AssetAdmin):
         )
 
     def receive_view(self, request):
+        """First the kind (a list of links), then the form with that kind's fields."""
+        kind = request.POST.get("kind") or request.GET.get("kind")
+        if kind not in Kind.values:
+            if not request.user.has_perm(permissions.RECEIVE_COMPONENTS):
+                raise PermissionDenied
+            context = {**self.admin_view_context(request, "Receive a shipment"), "kinds": Kind.choices}
+            return TemplateResponse(request, "admin/assets/receive_choose_kind.html", context)
+
         def receive(form):
-            components = services.components_receive(**form.receive_arguments(), user=request.user)
-            self.message_user(request, f"Received {len(components)} components into stock.", messages.SUCCESS)
+            arguments = form.receive_arguments()
+            components = self.receive_components(arguments, user=request.user)
+            counted = services.counted(count=len(components), kind=kind)
+            into = self.received_into(arguments)
+            self.message_user(request, f"Received {counted} into {into}.", messages.SUCCESS)
             url = reverse("admin:assets_component_changelist")
-            return redirect(f"{url}?kind__exact={components[0].kind}&status__exact=in_stock")
+            return redirect(f"{url}?kind__exact={kind}&status__exact=in_stock")
 
         return self.service_form_page(
             request,
             permission=permissions.RECEIVE_COMPONENTS,
-            form_class=ReceiveShipmentForm,
-            title="Receive a shipment",
+            form_class=partial(self.receive_form, kind=kind),
+            title=f"Receive a shipment of {services.noun(kind=kind)}s",
             template="admin/assets/receive_shipment.html",
             on_valid=receive,
+            context={"kind": kind},
         )
 
-    @admin.action(description="Set the status of the selected components", permissions=["set_status"])
-    def set_status(self, request, queryset):
-        form = StatusChangeForm(request.POST if "apply" in request.POST else None)
+    def action_with_form(self, request, queryset, *, form_class, title, template, apply, done):
+        """An action on the selected components that first asks for ``form_class`` on a page of its own
+        (``template``), then calls ``apply(component, **cleaned_data)`` on each: a component refused is named
+        with why, and ``done(count, cleaned_data)`` says what was done to the others."""
+        form = form_class(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
             context = {
-                **self.admin_view_context(request, "Set the status of components"),
+                **self.admin_view_context(request, title),
                 "form": form,
                 "components": queryset,
+                "action": request.POST.get("action", ""),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             }
-            return TemplateResponse(request, "admin/assets/set_status.html", context)
-        changed = 0
+            return TemplateResponse(request, template, context)
+        count = 0
         for component in queryset:
             try:
-                services.component_set_status(component=component, user=request.user, **form.cleaned_data)
+                apply(component, **form.cleaned_data)
             except ValidationError as error:
                 self.message_user(request, " ".join(error.messages), messages.ERROR)
             else:
-                changed += 1
-        if changed:
-            self.message_user(request, f"Status set on {changed} components.", messages.SUCCESS)
+                count += 1
+        if count:
+            self.message_user(request, done(count, form.cleaned_data), messages.SUCCESS)
         return None
+
+    @admin.action(description="Set the status of the selected components", permissions=["set_status"])
+    def set_status(self, request, queryset):
+        def apply(component, **fields):
+            services.component_set_status(component=component, user=request.user, **fields)
+
+        return self.action_with_form(
+            request,
+            queryset,
+            form_class=StatusChangeForm,
+            title="Set the status of components",
+            template="admin/assets/set_status.html",
+            apply=apply,
+            done=lambda count, fields: f"Status set on {count} component{'' if count == 1 else 's'}.",
+        )
 
 
 # simple-history names its manager on the concrete model's options only; its admin history pages look it up
@@ -222,6 +266,9 @@ class CaseAdmin(ComponentAdmin):
     change_form_template = "admin/assets/case/change_form.html"
     change_list_template = "admin/assets/case/change_list.html"
     extra_pages = [("assemble/", "assemble", "assemble_view")]
+
+    def view_on_site(self, obj):
+        return reverse("web:case", args=[obj.serial])
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         case = self.get_object(request, object_id)
@@ -261,6 +308,9 @@ class SiteAdmin(AssetAdmin):
     search_fields = ["name", "pms_id", "location"]
     inlines = [PositionInline]
 
+    def view_on_site(self, obj):
+        return reverse("web:site", args=[obj.pk])
+
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = SiteCreateForm
@@ -276,10 +326,17 @@ class SiteAdmin(AssetAdmin):
 
 @admin.register(Installation)
 class InstallationAdmin(ReadOnlyMixin, AssetAdmin):
-    list_display = ["component", "position", "installed_at", "removed_at", "installed_by", "reason"]
+    list_display = ["component", "place", "installed_at", "removed_at", "installed_by", "reason"]
     list_filter = ["component_kind", "installed_at", "removed_at"]
     search_fields = ["component__serial", "reason", "removal_reason", "note"]
     list_select_related = ["component", "position", "installed_by"]
+
+    @admin.display(description="Where")
+    def place(self, installation):
+        """Where it was installed, as every page names it: "PMS-01-001 C2-D11"."""
+        return str(
+            selectors.location_of_position(position=installation.position, at=installation.installed_at)
+        )
 
 
 @admin.register(ComponentEvent)
@@ -288,3 +345,12 @@ class ComponentEventAdmin(StorableTimeLookupsMixin, ReadOnlyMixin, admin.ModelAd
     list_filter = ["type", "to_status", "occurred_at"]
     search_fields = ["component__serial", "reason", "note"]
     list_select_related = ["component", "user"]
+
+
+@admin.register(PartModel)
+class PartModelAdmin(NoDeleteMixin, SimpleHistoryAdmin):
+    """The part catalogue: nominal figures per model number (a case's capacity for its cycle count)."""
+
+    list_display = ("model_number", "kind", "manufacturer", "nominal_ah", "nominal_volts")
+    list_filter = ("kind",)
+    search_fields = ("model_number", "manufacturer", "description")

@@ -1,11 +1,12 @@
 """REST API over the asset model. Reads are filtered querysets; every write calls a service."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from assets import permissions, services
+from assets import permissions, selectors, services
 from assets.filtersets import (
     ComponentEventFilterSet,
     ComponentFilterSet,
@@ -15,13 +16,15 @@ from assets.filtersets import (
 )
 from assets.models import Case, Component, ComponentEvent, Installation, Kind, Position, Site
 from assets.serializers import (
+    AsOfSerializer,
     ComponentEventSerializer,
+    DockAsOfQuerySerializer,
     InstallationSerializer,
     InstallInputSerializer,
     LocatedComponentSerializer,
     PositionSerializer,
-    ReceiveInputSerializer,
     RemoveInputSerializer,
+    SerialAsOfQuerySerializer,
     SetStatusInputSerializer,
     SiteSerializer,
     SwapInputSerializer,
@@ -51,22 +54,10 @@ class LocatedComponentViewSet(AssetReadViewSet):
     filterset_class = ComponentFilterSet
 
 
-# Actions take ``format``: the router also routes their ``.json`` form (e.g. receive.json) to them.
+# Actions take ``format``: the router also routes their ``.json`` form (e.g. set_status.json) to them.
+# Components are received by stock's API (stock/api.py), which puts them into a stock location.
 class ComponentViewSet(LocatedComponentViewSet):
     queryset = Component.objects.all()
-
-    @extend_schema(request=ReceiveInputSerializer, responses={201: LocatedComponentSerializer(many=True)})
-    @action(
-        detail=False,
-        methods=["post"],
-        permission_classes=[permissions.requires(permissions.RECEIVE_COMPONENTS)],
-    )
-    def receive(self, request, format=None):
-        """Receive a shipment: one component in stock per serial, all or none."""
-        components = services.components_receive(
-            **_validated(ReceiveInputSerializer, request), user=request.user
-        )
-        return Response(self.get_serializer(components, many=True).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=SetStatusInputSerializer, responses={200: LocatedComponentSerializer})
     @action(
@@ -131,3 +122,73 @@ class ComponentEventViewSet(AssetReadViewSet):
     queryset = ComponentEvent.objects.all()
     serializer_class = ComponentEventSerializer
     filterset_class = ComponentEventFilterSet
+
+
+class AsOfViewSet(viewsets.GenericViewSet):
+    """What the installation records say was where at a time (``at``, default now): in a dock of a PMS, the
+    place of a case, the case that held an acquisition board. Nothing there is an answer (null), not an
+    error."""
+
+    queryset = Installation.objects.all()
+    permission_classes = [permissions.ModelPermissionsWithView]
+    pagination_class = None
+    filter_backends = []
+
+    @extend_schema(parameters=[DockAsOfQuerySerializer], responses={200: AsOfSerializer})
+    @action(detail=False, methods=["get"])
+    def dock(self, request, format=None):
+        """The case in PMS-wide dock ``dock`` of the PMS ``pms_id`` at ``at``."""
+        query = _query(DockAsOfQuerySerializer, request)
+        if not Site.objects.filter(pms_id=query["pms_id"]).exists():
+            raise serializers.ValidationError(
+                {"pms_id": [f"There is no site with PMS id {query['pms_id']!r}."]}
+            )
+        installation = selectors.case_in_pms_dock_at(
+            pms_id=query["pms_id"], pms_dock=query["dock"], at=query["at"]
+        )
+        return _answer(query["at"], installation.component if installation else None, installation)
+
+    @extend_schema(parameters=[SerialAsOfQuerySerializer], responses={200: AsOfSerializer})
+    @action(detail=False, methods=["get"])
+    def case(self, request, format=None):
+        """Where the case with Case id ``serial`` was at ``at``."""
+        query = _query(SerialAsOfQuerySerializer, request)
+        case = _by_serial(Kind.CASE, query["serial"])
+        return _answer(query["at"], case, selectors.installation_at(component=case, at=query["at"]))
+
+    @extend_schema(parameters=[SerialAsOfQuerySerializer], responses={200: AsOfSerializer})
+    @action(detail=False, methods=["get"])
+    def board(self, request, format=None):
+        """The case that held the acquisition board with hardware id ``serial`` at ``at``, and its place."""
+        query = _query(SerialAsOfQuerySerializer, request)
+        board = _by_serial(Kind.ACQ_BOARD, query["serial"])
+        in_case = selectors.installation_at(component=board, at=query["at"])
+        case = selectors.case_holding_board_at(board=board, at=query["at"])
+        return _answer(query["at"], case, in_case)
+
+
+def _query(serializer_class, request):
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return {"at": timezone.now(), **serializer.validated_data}
+
+
+def _by_serial(kind, serial):
+    component = selectors.component_by_serial(kind=kind, serial=serial)
+    if component is None:
+        raise serializers.ValidationError({"serial": [f"There is no {Kind(kind).label.lower()} {serial!r}."]})
+    return component
+
+
+def _answer(at, case, installation):
+    location = selectors.location_of_component(component=case, at=at) if case else None
+    return Response(
+        AsOfSerializer(
+            {
+                "at": at,
+                "case": case,
+                "installation": installation.pk if installation else None,
+                "location": location,
+            }
+        ).data
+    )

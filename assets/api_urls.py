@@ -10,5 +10,6 @@ router.register("cabinets", api.CabinetViewSet, basename="cabinet")
 router.register("positions", api.PositionViewSet, basename="position")
 router.register("installations", api.InstallationViewSet, basename="installation")
 router.register("events", api.ComponentEventViewSet, basename="event")
+router.register("as-of", api.AsOfViewSet, basename="as-of")
 
 urlpatterns = router.urls

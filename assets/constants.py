@@ -32,3 +32,13 @@ def pms_dock_number(cabinet_number: int, dock_number: int) -> int:
 def split_pms_dock_number(pms_dock: int) -> tuple[int, int]:
     """PMS-wide dock number -> (cabinet number, dock number on that cabinet's busbar)."""
     return (pms_dock - 1) // PMS_DOCK_STRIDE + 1, (pms_dock - 1) % PMS_DOCK_STRIDE + 1
+
+
+def dock_name(cabinet_number: int, dock_number: int) -> str:
+    """The one name people read for a dock: "C2-D11" is dock 11 of cabinet 2's busbar."""
+    return f"C{cabinet_number}-D{dock_number}"
+
+
+def pms_dock_name(pms_dock: int) -> str:
+    """The name of the dock a PMS reports as ``pms_dock``: 23 is "C2-D11"."""
+    return dock_name(*split_pms_dock_number(pms_dock))

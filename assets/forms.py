@@ -27,6 +27,17 @@ def add_service_errors(form, error):
         form.add_error(field if field in form.fields else None, messages)
 
 
+SERIALS_HELP = (
+    "One serial per line, pasted or scanned, or CSV. An optional second column is the configured id "
+    "(Case id on an acquisition board, PMS id on a controller, device id of an MPPT or inverter)."
+)
+
+
+def date_input():
+    """The browser's date picker; the value it sends is YYYY-MM-DD."""
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
 def configured_ids_from(text, serials):
     """{serial: configured id} from the optional second CSV column of lines whose serial is in ``serials``."""
     wanted = set(serials)
@@ -55,27 +66,33 @@ class ComponentForm(forms.ModelForm):
 
 
 class ReceiveShipmentForm(forms.Form):
-    kind = forms.ChoiceField(choices=Kind.choices)
+    """A shipment of one kind, chosen first: the form shows that kind's fields only."""
+
+    kind = forms.ChoiceField(choices=Kind.choices, widget=forms.HiddenInput)
     model_number = forms.CharField(label="Model / part number", max_length=64, required=False)
     manufacturer = forms.CharField(max_length=100, required=False)
     supplier = forms.CharField(max_length=100, required=False)
     purchase_order = forms.CharField(label="Purchase order", max_length=64, required=False)
-    received_on = forms.DateField(required=False, help_text="Default: today.")
-    cost = forms.DecimalField(max_digits=12, decimal_places=2, required=False, help_text="Per component.")
-    warranty_end = forms.DateField(required=False)
-    batch = forms.CharField(label="Batch / lot", max_length=64, required=False)
-    dock_count = forms.IntegerField(required=False, help_text="Busbars only.")
-    controller_type = forms.ChoiceField(
-        choices=[("", "---------"), *ControllerType.choices],
-        required=False,
-        help_text="Controllers only.",
+    received_on = forms.DateField(
+        required=False, widget=date_input(), help_text="YYYY-MM-DD. Default: today."
     )
+    cost = forms.DecimalField(max_digits=12, decimal_places=2, required=False, help_text="Per component.")
+    warranty_end = forms.DateField(required=False, widget=date_input(), help_text="YYYY-MM-DD.")
+    batch = forms.CharField(label="Batch / lot", max_length=64, required=False)
+    dock_count = forms.IntegerField(required=False, help_text="Docks on each busbar: 4-12.")
+    controller_type = forms.ChoiceField(choices=[("", "---------"), *ControllerType.choices], required=False)
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     serials = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 12, "cols": 60}),
-        help_text="One serial per line, or CSV. An optional second column is the configured id "
-        "(Case id on an acquisition board, PMS id on a controller, device id of an MPPT or inverter).",
+        help_text=SERIALS_HELP,
     )
+
+    def __init__(self, *args, kind, **kwargs):
+        super().__init__(*args, initial={"kind": kind}, **kwargs)
+        if kind != Kind.BUSBAR:
+            del self.fields["dock_count"]
+        if kind != Kind.CONTROLLER:
+            del self.fields["controller_type"]
 
     def clean_serials(self):
         text = self.cleaned_data["serials"]

@@ -21,6 +21,7 @@ from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from assets.constants import (
@@ -31,6 +32,7 @@ from assets.constants import (
     MAX_DOCKS,
     MIN_DOCKS,
 )
+from pms_site.timefmt import format_datetime
 
 
 class Kind(models.TextChoices):
@@ -98,6 +100,51 @@ class Site(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.pms_id})"
+
+
+class PartModel(models.Model):
+    """A catalogue entry for a model / part number: what the analytics need to know of every unit of it.
+    A component is of the part whose ``model_number`` equals its own."""
+
+    model_number = models.CharField("model / part number", max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    manufacturer = models.CharField(max_length=100, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    nominal_ah = models.DecimalField(
+        "nominal capacity (Ah)",
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Cases: the rated capacity, for equivalent full cycles.",
+    )
+    nominal_volts = models.DecimalField(
+        "nominal voltage (V)",
+        max_digits=7,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Cases: the rated pack voltage.",
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["kind", "model_number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(nominal_ah__isnull=True) | Q(nominal_ah__gt=0),
+                name="partmodel_nominal_ah_positive",
+                violation_error_message="The nominal capacity (Ah) must be more than 0.",
+            ),
+            models.CheckConstraint(
+                condition=Q(nominal_volts__isnull=True) | Q(nominal_volts__gt=0),
+                name="partmodel_nominal_volts_positive",
+                violation_error_message="The nominal voltage (V) must be more than 0.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.model_number} ({self.get_kind_display()})"
 
 
 class Component(models.Model):
@@ -295,10 +342,18 @@ class Installation(models.Model):
         indexes = [
             models.Index(fields=["position", "-installed_at"], name="install_position_time_idx"),
             models.Index(fields=["component", "-installed_at"], name="install_component_time_idx"),
+            # What a position holds now, read from the index alone: the fleet page's installed cases per site
+            # (assets.selectors.installed_case_counts) takes three such steps per site.
+            models.Index(
+                fields=["position"],
+                include=["component"],
+                condition=Q(removed_at__isnull=True),
+                name="install_open_position_idx",
+            ),
         ]
 
     def __str__(self):
-        return f"{self.component} in {self.position} from {self.installed_at:%Y-%m-%d %H:%M}"
+        return f"{self.component} in {self.position} from {format_datetime(self.installed_at)}"
 
     @property
     def is_open(self):
@@ -316,7 +371,8 @@ class ComponentEvent(models.Model):
 
     component = models.ForeignKey(Component, on_delete=models.PROTECT, related_name="events")
     type = models.CharField(max_length=16, choices=Type.choices)
-    occurred_at = models.DateTimeField()
+    occurred_at = models.DateTimeField(help_text="When it happened: the time the change was recorded for.")
+    recorded_at = models.DateTimeField(default=timezone.now, help_text="When it was entered.")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -331,4 +387,4 @@ class ComponentEvent(models.Model):
         indexes = [models.Index(fields=["component", "-occurred_at"], name="event_component_time_idx")]
 
     def __str__(self):
-        return f"{self.component} {self.get_type_display().lower()} at {self.occurred_at:%Y-%m-%d %H:%M}"
+        return f"{self.component} {self.get_type_display().lower()} at {format_datetime(self.occurred_at)}"

@@ -62,17 +62,22 @@ def sync_roles(apps=global_apps, using=DEFAULT_DB_ALIAS):
     Migration 0003_roles calls it, and so does every post_migrate (assets.apps), which also follows a
     database flush: the roles survive a test run's transactional tests.
     """
+    viewing = [f"view_{model}" for model in VIEWED_MODELS]
+    roles = {name: viewing + codenames for name, codenames in ROLE_PERMISSIONS.items()}
+    grant_role_permissions(app_label="assets", roles=roles, apps=apps, using=using)
+
+
+def grant_role_permissions(*, app_label, roles, apps=global_apps, using=DEFAULT_DB_ALIAS):
+    """Grant each role group of ``roles`` ({group name: codenames of ``app_label``}), creating the groups."""
     # Permissions are normally created after migrate; the groups need them now.
-    create_permissions(global_apps.get_app_config("assets"), apps=apps, verbosity=0, using=using)
+    create_permissions(global_apps.get_app_config(app_label), apps=apps, verbosity=0, using=using)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    viewing = [f"view_{model}" for model in VIEWED_MODELS]
-    for name, codenames in ROLE_PERMISSIONS.items():
-        wanted = viewing + codenames
+    for name, codenames in roles.items():
         permissions = Permission.objects.using(using).filter(
-            content_type__app_label="assets", codename__in=wanted
+            content_type__app_label=app_label, codename__in=codenames
         )
-        missing = set(wanted) - set(permissions.values_list("codename", flat=True))
+        missing = set(codenames) - set(permissions.values_list("codename", flat=True))
         if missing:
             raise RuntimeError(f"Permissions missing for the role {name}: {sorted(missing)}")
         group, _ = Group.objects.using(using).get_or_create(name=name)

@@ -4,12 +4,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db import connections, router
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from assets.constants import pms_dock_number, split_pms_dock_number
+from assets.constants import dock_name, pms_dock_number, split_pms_dock_number
 from assets.models import PLACEMENT, Case, Component, Installation, Kind, Position, Site
 
 
@@ -71,6 +80,22 @@ def case_in_pms_dock_at(*, pms_id: str, pms_dock: int, at: datetime) -> Installa
     )
 
 
+def dock_at(*, site: Site | int, pms_dock: int, at: datetime) -> Position | None:
+    """The dock position that was PMS-wide dock ``pms_dock`` of ``site`` at ``at``: on the busbar in that
+    cabinet, whose cabinet was on the site. None: the PMS had no such dock then."""
+    cabinet_number, dock_number = split_pms_dock_number(pms_dock)
+    cabinet_on_site = Installation.objects.filter(
+        active_at(at),
+        position__kind=Kind.CABINET,
+        position__number=cabinet_number,
+        position__site=site,
+    ).values("component")
+    busbar_in_cabinet = Installation.objects.filter(
+        active_at(at), position__kind=Kind.BUSBAR, position__parent__in=cabinet_on_site
+    ).values("component")
+    return Position.objects.filter(kind=Kind.CASE, number=dock_number, parent__in=busbar_in_cabinet).first()
+
+
 def case_holding_board_at(*, board: Component | str, at: datetime) -> Case | None:
     """The Case that held acquisition board ``board`` (a Component or its hardware id) at ``at``, or None.
 
@@ -99,9 +124,22 @@ class Location:
             return None
         return pms_dock_number(self.cabinet_number, leaf.number)
 
+    @property
+    def dock_name(self) -> str | None:
+        """ "C2-D11" when the path goes through a dock of a cabinet's busbar."""
+        dock = next((position for position in self.path if position.kind == Kind.CASE), None)
+        if dock is None or self.cabinet_number is None:
+            return None
+        return dock_name(self.cabinet_number, dock.number)
+
     def __str__(self):
+        """ "PMS-01-001 C1-D3", "PMS-01-001 C1-D3 cell block 5", "PMS-01-001 cabinet 1 controller"."""
         parts = [self.site.pms_id] if self.site else ["(not on a site)"]
-        parts += [position.label for position in self.path if position.kind != Kind.BUSBAR]
+        named_dock = self.dock_name
+        for position in self.path:
+            if position.kind == Kind.BUSBAR or (named_dock and position.kind == Kind.CABINET):
+                continue
+            parts.append(named_dock if named_dock and position.kind == Kind.CASE else position.label)
         return " ".join(parts)
 
 
@@ -144,6 +182,10 @@ class InstalledDock:
     @property
     def pms_dock(self) -> int:
         return pms_dock_number(self.cabinet_number, self.position.number)
+
+    @property
+    def name(self) -> str:
+        return dock_name(self.cabinet_number, self.position.number)
 
 
 @dataclass(frozen=True)
@@ -256,6 +298,22 @@ WITH RECURSIVE on_site(component_id) AS (
 SELECT component_id FROM on_site
 """
 
+# Per site, the cases installed on it now: in a dock of a busbar in a cabinet on the site, the only place a
+# case goes (PLACEMENT, enforced by the composite foreign keys of migration 0002), so three fixed joins of
+# open installations, not a recursive walk: each step an index lookup, from the given sites only.
+_CASE_COUNTS_SQL = f"""
+SELECT on_site.site_id, count(*)
+FROM assets_position on_site
+JOIN assets_installation cabinet ON cabinet.position_id = on_site.id AND cabinet.removed_at IS NULL
+JOIN assets_position busbar_slot ON busbar_slot.parent_id = cabinet.component_id
+    AND busbar_slot.kind = '{Kind.BUSBAR}'
+JOIN assets_installation busbar ON busbar.position_id = busbar_slot.id AND busbar.removed_at IS NULL
+JOIN assets_position dock ON dock.parent_id = busbar.component_id AND dock.kind = '{Kind.CASE}'
+JOIN assets_installation installed ON installed.position_id = dock.id AND installed.removed_at IS NULL
+WHERE on_site.site_id = ANY(%s) AND on_site.kind = '{Kind.CABINET}'
+GROUP BY on_site.site_id
+"""
+
 # For each component, the positions of its open installation and of its parents' up to the top, top first.
 _CHAIN_UP_SQL = """
 WITH RECURSIVE chain(component_id, position_id, depth) AS (
@@ -275,12 +333,19 @@ def components_on_site(*, site: Site) -> QuerySet[Component]:
     return Component.objects.filter(pk__in=RawSQL(_ON_SITE_SQL, [site.pk]))
 
 
+def installed_case_counts(*, site_ids: Iterable[int]) -> dict[int, int]:
+    """{site id: cases installed on it now} for those of ``site_ids`` that have any, in one query."""
+    with connections[router.db_for_read(Position)].cursor() as cursor:
+        cursor.execute(_CASE_COUNTS_SQL, [list(site_ids)])
+        return dict(cursor.fetchall())
+
+
 def current_locations(*, components: Iterable[Component]) -> dict[int, Location]:
     """{component id: Location now} for those of ``components`` that are installed, in two queries."""
     ids = [component.pk for component in components]
     if not ids:
         return {}
-    with connection.cursor() as cursor:
+    with connections[router.db_for_read(Position)].cursor() as cursor:
         cursor.execute(_CHAIN_UP_SQL, [ids])
         chains = dict(cursor.fetchall())
     position_ids = {pk for chain in chains.values() for pk in chain}
@@ -330,4 +395,43 @@ def contents_of(*, component: Component, at: datetime | None = None) -> tuple[Sl
             children=contents_of(component=occupants[position.pk], at=at) if position.pk in occupants else (),
         )
         for position in positions
+    )
+
+
+# --- Search ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AssetMatches:
+    """What a search text finds: sites and components, exact matches first, each list capped."""
+
+    sites: list[Site]
+    components: list[Component]
+    exact_sites: frozenset[int]
+    exact_components: frozenset[int]
+
+
+def assets_search(*, text: str, limit: int = 25) -> AssetMatches:
+    """Sites by name or PMS id, components by serial (a case's Case id, a board's hardware id) or by
+    configured id, that equal or contain ``text`` (case-insensitive)."""
+    text = text.strip().replace("\x00", "")  # PostgreSQL cannot compare a NUL character
+    if not text:
+        return AssetMatches(sites=[], components=[], exact_sites=frozenset(), exact_components=frozenset())
+    site_exact = Q(name__iexact=text) | Q(pms_id__iexact=text)
+    component_exact = Q(serial__iexact=text) | Q(configured_id__iexact=text)
+    sites = list(
+        Site.objects.filter(Q(name__icontains=text) | Q(pms_id__icontains=text))
+        .annotate(exact=ExpressionWrapper(site_exact, output_field=BooleanField()))
+        .order_by("-exact", "name")[:limit]
+    )
+    components = list(
+        Component.objects.filter(Q(serial__icontains=text) | Q(configured_id__icontains=text))
+        .annotate(exact=ExpressionWrapper(component_exact, output_field=BooleanField()))
+        .order_by("-exact", "kind", "serial")[:limit]
+    )
+    return AssetMatches(
+        sites=sites,
+        components=components,
+        exact_sites=frozenset(site.pk for site in sites if site.exact),
+        exact_components=frozenset(component.pk for component in components if component.exact),
     )

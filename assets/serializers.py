@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assets import selectors, services
+from assets.constants import MAX_PMS_DOCK
 from assets.forms import unknown_serial
 from assets.models import (
     Component,
@@ -136,6 +137,15 @@ def resolve_component(attrs, *, id_field, serial_field, kind):
     return attrs
 
 
+def _confirm_incomplete_field():
+    return serializers.BooleanField(
+        default=False,
+        help_text="Install incomplete case: true to install a case that lacks cell blocks, its acquisition "
+        "board or its FET board (what it lacks is recorded); without it such a case is refused, naming what "
+        "it lacks",
+    )
+
+
 class InstallInputSerializer(serializers.Serializer):
     component = _component_field("Component id; or give serial (and kind)")
     serial = serializers.CharField(required=False, help_text="Serial of the component to install")
@@ -153,6 +163,7 @@ class InstallInputSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     note = serializers.CharField(required=False, allow_blank=True, default="")
     at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    confirm_incomplete = _confirm_incomplete_field()
 
     def validate(self, attrs):
         parent, number = attrs.pop("parent", None), attrs.pop("number", None)
@@ -192,6 +203,7 @@ class SwapInputSerializer(serializers.Serializer):
     old_component_status = serializers.ChoiceField(choices=RESTING_STATUS_CHOICES)
     note = serializers.CharField(required=False, allow_blank=True, default="")
     at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    confirm_incomplete = _confirm_incomplete_field()
 
     def validate(self, attrs):
         kind = attrs["position"].kind
@@ -224,3 +236,36 @@ class ReceiveInputSerializer(serializers.Serializer):
     controller_type = serializers.ChoiceField(
         choices=ControllerType.choices, required=False, allow_blank=True, help_text="Controllers only"
     )
+
+
+# --- As of a time: what was where ---------------------------------------------------------------------------
+
+
+class AsOfQuerySerializer(serializers.Serializer):
+    at = serializers.DateTimeField(required=False, help_text="ISO 8601 time; default: now")
+
+
+class DockAsOfQuerySerializer(AsOfQuerySerializer):
+    pms_id = serializers.CharField(help_text="PMS id of the site, as its controllers store it")
+    dock = serializers.IntegerField(min_value=1, max_value=MAX_PMS_DOCK, help_text="PMS-wide dock number")
+
+
+class SerialAsOfQuerySerializer(AsOfQuerySerializer):
+    serial = serializers.CharField(help_text="Case id, or the acquisition board's hardware id")
+
+
+class BriefComponentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    serial = serializers.CharField()
+
+
+class AsOfSerializer(serializers.Serializer):
+    """What the installation records say about one place or one component at ``at``."""
+
+    at = serializers.DateTimeField()
+    case = BriefComponentSerializer(allow_null=True, help_text="The case; null: none (an empty dock ...)")
+    installation = serializers.IntegerField(
+        allow_null=True,
+        help_text="Id of the installation that answers: the case's, or the board's in the case",
+    )
+    location = LocationSerializer(allow_null=True, help_text="Where the case was; null: on no site")

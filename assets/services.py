@@ -8,7 +8,7 @@ the place; where the error belongs to one input, it is keyed by that input's nam
 import re
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,11 +30,14 @@ from assets.models import (
     ControllerType,
     Installation,
     Kind,
+    PartModel,
     Position,
     Site,
     Status,
 )
-from assets.selectors import installation_at, location_of_component, location_of_position
+from assets.selectors import active_at, installation_at, location_of_component, location_of_position
+from assets.signals import installations_changed
+from pms_site.timefmt import format_datetime
 
 SERIAL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 # The positions a component of each kind brings with it when it is received.
@@ -68,6 +71,11 @@ def noun(*, kind: str) -> str:
     """The kind as a word within a sentence: 'acquisition board', but 'FET board'."""
     label = Kind(kind).label
     return label if label[:2].isupper() else label[0].lower() + label[1:]
+
+
+def counted(*, count: int, kind: str) -> str:
+    """'1 case', '5 cases', '2 FET boards'."""
+    return f"{count} {noun(kind=kind)}{'' if count == 1 else 's'}"
 
 
 def _a_noun(kind, *, start=False):
@@ -117,25 +125,73 @@ def _record_event(component, event_type, *, user, at, reason="", note="", positi
     )
 
 
-def _check_reason(reason):
+class Problems:
+    """Every reason a change is refused, each keyed by the input it belongs to, raised together: a form's
+    review shows them all beside their fields, before the change is confirmed."""
+
+    def __init__(self):
+        self.messages: dict[str, list[str]] = {}
+
+    def add(self, key: str, message: str) -> None:
+        self.messages.setdefault(key, []).append(message)
+
+    def raise_any(self) -> None:
+        if self.messages:
+            raise ValidationError(self.messages)
+
+
+def _reason_problems(problems, reason):
     if len(reason) > REASON_LENGTH:
-        raise ValidationError(
-            {
-                "reason": f"A reason has at most {REASON_LENGTH} characters, not {len(reason)}; "
-                "put the details in the note."
-            }
+        problems.add(
+            "reason",
+            f"A reason has at most {REASON_LENGTH} characters, not {len(reason)}; "
+            "put the details in the note.",
         )
 
 
-def _check_time(at):
-    now = timezone.now()
-    at = at or now
-    if at > now + timedelta(minutes=5):
-        raise ValidationError({"at": "The time of a change cannot be in the future."})
-    return at
+def _time_problems(problems, at):
+    if at > timezone.now() + timedelta(minutes=5):
+        problems.add("at", "The time of a change cannot be in the future.")
+
+
+def _change_problems(*, reason, at):
+    """The problems of the reason and time every change has."""
+    problems = Problems()
+    _reason_problems(problems, reason)
+    _time_problems(problems, at)
+    return problems
+
+
+def _check_reason(reason):
+    problems = Problems()
+    _reason_problems(problems, reason)
+    problems.raise_any()
 
 
 # --- Sites -------------------------------------------------------------------------------------------------
+
+
+def part_model_create(
+    *,
+    model_number: str,
+    kind: str,
+    nominal_ah: Decimal | None = None,
+    nominal_volts: Decimal | None = None,
+    manufacturer: str = "",
+    description: str = "",
+) -> PartModel:
+    """A part catalogue entry: the nominal figures of every component of ``model_number``."""
+    part = PartModel(
+        model_number=model_number,
+        kind=kind,
+        nominal_ah=nominal_ah,
+        nominal_volts=nominal_volts,
+        manufacturer=manufacturer,
+        description=description,
+    )
+    part.full_clean()
+    part.save()
+    return part
 
 
 @transaction.atomic
@@ -207,7 +263,13 @@ def parse_serials(*, text: str) -> tuple[list[str], list[str]]:
 
     Returns (serials, errors) where errors name the line and the problem.
     """
-    serials, errors, seen = [], [], {}
+    lines, errors = parse_serial_lines(text=text)
+    return list(lines.values()), errors
+
+
+def parse_serial_lines(*, text: str) -> tuple[dict[int, str], list[str]]:
+    """As parse_serials, with each serial keyed by its line number: ({line number: serial}, errors)."""
+    serials, errors, seen = {}, [], {}
     for line_number, line in enumerate(text.splitlines(), start=1):
         value = line.split(",")[0].split(";")[0].split("\t")[0].strip().strip('"')
         if not value or (line_number == 1 and value.lower() in {"serial", "serial number", "id", "case id"}):
@@ -221,7 +283,7 @@ def parse_serials(*, text: str) -> tuple[list[str], list[str]]:
             errors.append(f"Line {line_number}: {value} is repeated (first on line {seen[value]}).")
         else:
             seen[value] = line_number
-            serials.append(value)
+            serials[line_number] = value
     return serials, errors
 
 
@@ -314,12 +376,12 @@ def components_receive(
             {"serials": [f"{kind.label} serials or configured ids were taken meanwhile: {error}"]}
         ) from error
     _create_child_positions(components, user=user)
-    now = timezone.now()
+    received_at = _start_of_day(received_on) if received_on else timezone.now()
     ComponentEvent.objects.bulk_create(
         ComponentEvent(
             component=component,
             type=ComponentEvent.Type.RECEIVED,
-            occurred_at=now,
+            occurred_at=received_at,
             user=user,
             to_status=component.status,
             reason=purchase_order,
@@ -327,6 +389,14 @@ def components_receive(
         for component in components
     )
     return components
+
+
+def _start_of_day(day):
+    """The first instant of ``day`` in the current time zone: a date received is before all else that day;
+    today, which has begun, is now."""
+    if day >= timezone.localdate():
+        return timezone.now()
+    return datetime.combine(day, time(0), tzinfo=timezone.get_current_timezone())
 
 
 def _create_child_positions(components, *, user=None):
@@ -357,7 +427,9 @@ def component_update(
     component.full_clean()
     installation = installation_at(component=component)
     if installation is not None:
-        _check_controller_pms_id(component, installation.position, timezone.now())
+        problems = Problems()
+        _controller_problems(problems, component, installation.position, timezone.now())
+        problems.raise_any()
     _save_with_history(component, user=user, reason=reason)
     return component
 
@@ -377,17 +449,7 @@ def _lock(placements):
     return [(components[component.pk], positions[position.pk]) for component, position in placements]
 
 
-def _check_fits(component, position):
-    if component.kind != position.kind:
-        raise ValidationError(
-            {
-                "position": f"{_describe(component)} cannot go in {position.label}: "
-                f"{position.label} takes {_a_noun(position.kind)}."
-            }
-        )
-
-
-def _check_installable(placements, at):
+def _installable_problems(problems, placements, at):
     """Each component of the (component, position) pairs fits its position, is in stock and was not
     installed anywhere after ``at``."""
     installed_later = {
@@ -397,46 +459,90 @@ def _check_installable(placements, at):
         ).order_by("removed_at")
     }
     for component, position in placements:
-        _check_fits(component, position)
+        if component.kind != position.kind:
+            problems.add(
+                "position",
+                f"{_describe(component)} cannot go in {position.label}: "
+                f"{position.label} takes {_a_noun(position.kind)}.",
+            )
+            continue
         if component.status == Status.INSTALLED:
             current = installation_at(component=component)
             where = _describe_place(current.position) if current else "somewhere"
-            raise ValidationError(
-                {"component": f"{_describe(component)} is installed at {where}; remove it first."}
-            )
-        if component.status != Status.IN_STOCK:
-            raise ValidationError(
-                {
-                    "component": f"{_describe(component)} is {Status(component.status).label.lower()}; "
-                    "only components in stock can be installed."
-                }
+            problems.add("component", f"{_describe(component)} is installed at {where}; remove it first.")
+        elif component.status != Status.IN_STOCK:
+            problems.add(
+                "component",
+                f"{_describe(component)} is {Status(component.status).label.lower()}; "
+                "only components in stock can be installed.",
             )
         later = installed_later.get(component.pk)
         if later is not None:
-            raise ValidationError(
-                {
-                    "at": f"{_describe(component)} was installed elsewhere until "
-                    f"{later.removed_at:%Y-%m-%d %H:%M}."
-                }
+            problems.add(
+                "at",
+                f"{_describe(component)} was installed elsewhere until {format_datetime(later.removed_at)}.",
             )
-        _check_controller_pms_id(component, position, at)
+        _controller_problems(problems, component, position, at)
 
 
-def _check_controller_pms_id(component, position, at):
+def _controller_problems(problems, component, position, at):
     if component.kind != Kind.CONTROLLER:
         return
     location = location_of_position(position=position, at=at)
     if location.site is not None and component.configured_id != location.site.pms_id:
         stored = component.configured_id or "no PMS id"
-        raise ValidationError(
-            {
-                "component": f"{_describe(component)} stores {stored}, but {location} belongs to PMS "
-                f"{location.site.pms_id}; configure the controller first."
-            }
+        problems.add(
+            "component",
+            f"{_describe(component)} stores {stored}, but {location} belongs to PMS "
+            f"{location.site.pms_id}; configure the controller first.",
         )
 
 
-def _check_positions_free(positions, at):
+def incomplete_cases(*, placements: Sequence[tuple[Component, Position]], at: datetime) -> dict[int, str]:
+    """{case id: what it lacks at ``at``} for the cases of the (component, position) pairs going into a dock
+    without all of their cell blocks, their acquisition board and their FET board."""
+    cases = [component for component, position in placements if position.kind == Kind.CASE]
+    if not cases:
+        return {}
+    fitted = Counter(
+        Installation.objects.filter(active_at(at), position__parent__in=cases).values_list(
+            "position__parent_id", "position_kind"
+        )
+    )
+    missing = {}
+    for case in cases:
+        lacks = [
+            f"its {noun(kind=kind)}"
+            if count == 1
+            else f"{count - fitted[(case.pk, kind)]} of {count} {noun(kind=kind)}s"
+            for kind, count in CHILD_POSITIONS[Kind.CASE]
+            if fitted[(case.pk, kind)] < count
+        ]
+        if lacks:
+            missing[case.pk] = f"{_describe(case)} lacks {_join(lacks)}"
+    return missing
+
+
+def _join(words):
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _incomplete_problems(problems, placements, at, *, confirm_incomplete):
+    """Incomplete cases go into a dock only with ``confirm_incomplete``."""
+    if not confirm_incomplete:
+        for lacks in incomplete_cases(placements=placements, at=at).values():
+            problems.add(
+                "confirm_incomplete", f"{lacks}. Confirm “install incomplete case” to install it as it is."
+            )
+
+
+def _incomplete_notes(placements, at):
+    """{case id: the line recorded with its installation} for the cases installed incomplete, as confirmed."""
+    missing = incomplete_cases(placements=placements, at=at)
+    return {pk: f"Installed incomplete, as confirmed: {lacks}." for pk, lacks in missing.items()}
+
+
+def _occupied_problems(problems, positions, at):
     """No position holds anything at ``at`` or later (an installation from ``at`` on is open-ended)."""
     occupant = (
         Installation.objects.filter(Q(removed_at__isnull=True) | Q(removed_at__gt=at), position__in=positions)
@@ -451,14 +557,25 @@ def _check_positions_free(positions, at):
         message = f"{place} holds {occupant_name}; remove or swap it first."
     else:
         message = (
-            f"{place} holds {occupant_name} from {occupant.installed_at:%Y-%m-%d %H:%M}; "
-            f"an installation there from {at:%Y-%m-%d %H:%M} would overlap it."
+            f"{place} holds {occupant_name} from {format_datetime(occupant.installed_at)}; "
+            f"an installation there from {format_datetime(at)} would overlap it."
         )
-    raise ValidationError({"position": message})
+    problems.add("position", message)
 
 
-def _open_installations(placements, *, user, at, reason, note):
-    """Install each (component, position) pair at ``at``: installation, status and event, with history."""
+def _install_problems(placements, *, reason, at, confirm_incomplete=False):
+    """Every reason installing the (component, position) pairs at ``at`` is refused."""
+    problems = _change_problems(reason=reason, at=at)
+    _installable_problems(problems, placements, at)
+    _incomplete_problems(problems, placements, at, confirm_incomplete=confirm_incomplete)
+    _occupied_problems(problems, [position for _, position in placements], at)
+    return problems
+
+
+def _open_installations(placements, *, user, at, reason, note, notes=None):
+    """Install each (component, position) pair at ``at``: installation, status and event, with history.
+    ``notes``: {component id: a line added to that one's note}."""
+    notes = {pk: f"{note}\n{line}".strip() for pk, line in (notes or {}).items()}
     installations = [
         Installation(
             component=component,
@@ -468,7 +585,7 @@ def _open_installations(placements, *, user, at, reason, note):
             installed_at=at,
             installed_by=user,
             reason=reason,
-            note=note,
+            note=notes.get(component.pk, note),
         )
         for component, position in placements
     ]
@@ -482,7 +599,7 @@ def _open_installations(placements, *, user, at, reason, note):
         occupied = " or ".join(
             f"{_describe(component)} or {_describe_place(position, at)}" for component, position in placements
         )
-        raise ValidationError({"at": f"{occupied} was occupied at {at:%Y-%m-%d %H:%M}."}) from error
+        raise ValidationError({"at": f"{occupied} was occupied at {format_datetime(at)}."}) from error
     events = []
     for component, position in placements:
         events.append(
@@ -495,7 +612,7 @@ def _open_installations(placements, *, user, at, reason, note):
                 from_status=component.status,
                 to_status=Status.INSTALLED,
                 reason=reason,
-                note=note,
+                note=notes.get(component.pk, note),
             )
         )
         component.status = Status.INSTALLED
@@ -508,24 +625,25 @@ def _open_installations(placements, *, user, at, reason, note):
         default_change_reason=reason or None,
     )
     ComponentEvent.objects.bulk_create(events)
+    installations_changed.send(sender=Installation, installations=installations, user=user)
     return installations
 
 
-def _close_installation(installation, *, user, at, reason, note, new_status):
+def _removal_problems(problems, installation, *, at, new_status):
     if new_status not in RESTING_STATUSES:
-        raise ValidationError(
-            {
-                "new_status": "A removed component is in stock, faulty, in repair or retired; "
-                f"not {new_status}."
-            }
+        problems.add(
+            "new_status",
+            f"A removed component is in stock, faulty, in repair or retired; not {new_status or 'nothing'}.",
         )
     if at <= installation.installed_at:
-        raise ValidationError(
-            {
-                "at": "The removal must be after the installation at "
-                f"{installation.installed_at:%Y-%m-%d %H:%M}."
-            }
+        problems.add(
+            "at",
+            f"The removal must be after the installation at {format_datetime(installation.installed_at)}.",
         )
+
+
+def _close_installation(installation, *, user, at, reason, note, new_status):
+    """Close ``installation`` at ``at``, checked by _removal_problems."""
     installation.removed_at = at
     installation.removed_by = user
     installation.removal_reason = reason
@@ -546,6 +664,24 @@ def _close_installation(installation, *, user, at, reason, note, new_status):
         position=installation.position,
         from_status=from_status,
     )
+    installations_changed.send(sender=Installation, installations=[installation], user=user)
+
+
+def component_install_check(
+    *,
+    component: Component,
+    position: Position,
+    reason: str = "",
+    at: datetime | None = None,
+    confirm_incomplete: bool = False,
+) -> None:
+    """Raise every reason component_install would refuse these inputs, all at once; write nothing.
+
+    component_install runs the same checks again under its locks."""
+    problems = _install_problems(
+        [(component, position)], reason=reason, at=at or timezone.now(), confirm_incomplete=confirm_incomplete
+    )
+    problems.raise_any()
 
 
 def component_install(
@@ -556,9 +692,15 @@ def component_install(
     reason: str = "",
     note: str = "",
     at: datetime | None = None,
+    confirm_incomplete: bool = False,
 ) -> Installation:
     [installation] = components_install(
-        placements=[(component, position)], user=user, reason=reason, note=note, at=at
+        placements=[(component, position)],
+        user=user,
+        reason=reason,
+        note=note,
+        at=at,
+        confirm_incomplete=confirm_incomplete,
     )
     return installation
 
@@ -571,23 +713,57 @@ def components_install(
     reason: str = "",
     note: str = "",
     at: datetime | None = None,
+    confirm_incomplete: bool = False,
 ) -> list[Installation]:
-    """Install each (component, position) pair at the same time, e.g. fill a busbar's docks. All or none."""
-    _check_reason(reason)
-    at = _check_time(at)
-    return _install_all(placements, user=user, at=at, reason=reason, note=note)
+    """Install each (component, position) pair at the same time, e.g. fill a busbar's docks. All or none.
+
+    A case that lacks cell blocks, its acquisition board or its FET board goes into a dock only with
+    ``confirm_incomplete``; what it lacks is then recorded in its installation's note."""
+    return _install_all(
+        placements,
+        user=user,
+        at=at or timezone.now(),
+        reason=reason,
+        note=note,
+        confirm_incomplete=confirm_incomplete,
+    )
 
 
-def _install_all(placements, *, user, at, reason, note=""):
+def _install_all(placements, *, user, at, reason, note="", confirm_incomplete=False):
     """Install every (component, position) pair at ``at`` after checking them all: all or none."""
     repeated = [_describe(c) for c, count in Counter(c for c, _ in placements).items() if count > 1]
     repeated += [_describe_place(p) for p, count in Counter(p for _, p in placements).items() if count > 1]
     if repeated:
         raise ValidationError({"placements": [f"{name} is listed more than once." for name in repeated]})
     placements = _lock(placements)
-    _check_installable(placements, at)
-    _check_positions_free([position for _, position in placements], at)
-    return _open_installations(placements, user=user, at=at, reason=reason, note=note)
+    _install_problems(placements, reason=reason, at=at, confirm_incomplete=confirm_incomplete).raise_any()
+    notes = _incomplete_notes(placements, at)
+    return _open_installations(placements, user=user, at=at, reason=reason, note=note, notes=notes)
+
+
+def _remove_problems(*, component, reason, new_status, at):
+    """Every reason removing ``component`` at ``at`` is refused, and its open installation (or None)."""
+    problems = _change_problems(reason=reason, at=at)
+    installation = (
+        Installation.objects.filter(component=component, removed_at__isnull=True)
+        .select_related("position")
+        .first()
+    )
+    if installation is None:
+        problems.add("component", f"{_describe(component)} is not installed anywhere.")
+    else:
+        _removal_problems(problems, installation, at=at, new_status=new_status)
+    return problems, installation
+
+
+def component_remove_check(
+    *, component: Component, reason: str, new_status: str, at: datetime | None = None
+) -> None:
+    """Raise every reason component_remove would refuse these inputs, all at once; write nothing."""
+    problems, _ = _remove_problems(
+        component=component, reason=reason, new_status=new_status, at=at or timezone.now()
+    )
+    problems.raise_any()
 
 
 @transaction.atomic
@@ -600,21 +776,76 @@ def component_remove(
     note: str = "",
     at: datetime | None = None,
 ) -> Installation:
-    _check_reason(reason)
-    at = _check_time(at)
-    installation = Installation.objects.filter(component=component, removed_at__isnull=True).first()
-    if installation is None:
-        raise ValidationError({"component": f"{_describe(component)} is not installed anywhere."})
-    [(component, _)] = _lock([(component, installation.position)])
-    # Someone may have removed or swapped it while this waited for the locks.
-    installation = Installation.objects.filter(pk=installation.pk, removed_at__isnull=True).first()
-    if installation is None:
+    at = at or timezone.now()
+    checks = {"component": component, "reason": reason, "new_status": new_status, "at": at}
+    problems, seen = _remove_problems(**checks)
+    problems.raise_any()
+    [(component, _)] = _lock([(component, seen.position)])
+    # Someone may have removed or swapped it while this waited for the locks: check again, under them.
+    problems, installation = _remove_problems(**checks)
+    if installation is None or installation.pk != seen.pk:
         raise ValidationError(
             {"component": f"{_describe(component)} was removed or swapped meanwhile. Reload and check."}
         )
+    problems.raise_any()
     installation.component = component
     _close_installation(installation, user=user, at=at, reason=reason, note=note, new_status=new_status)
     return installation
+
+
+def _swap_problems(
+    *, position, old_component, new_component, reason, old_component_status, at, confirm_incomplete=False
+):
+    """Every reason swapping ``new_component`` for ``old_component`` at ``position`` is refused, and the
+    position's open installation (or None)."""
+    problems = _change_problems(reason=reason, at=at)
+    current = (
+        Installation.objects.filter(position=position, removed_at__isnull=True)
+        .select_related("component")
+        .first()
+    )
+    place = _describe_place(position, at)
+    if current is None:
+        problems.add("old_component", f"{place} is empty; install instead of swapping.")
+    elif current.component_id != old_component.pk:
+        problems.add(
+            "old_component",
+            f"{place} now holds {_describe(current.component)}, not {_describe(old_component)}; "
+            "someone changed it meanwhile. Reload and check.",
+        )
+    else:
+        _removal_problems(problems, current, at=at, new_status=old_component_status)
+    if new_component.pk == old_component.pk:
+        problems.add("new_component", f"{_describe(new_component)} is already at {place}.")
+    else:
+        _installable_problems(problems, [(new_component, position)], at)
+        _incomplete_problems(problems, [(new_component, position)], at, confirm_incomplete=confirm_incomplete)
+    return problems, current
+
+
+def component_swap_check(
+    *,
+    position: Position,
+    old_component: Component,
+    new_component: Component,
+    reason: str,
+    old_component_status: str,
+    at: datetime | None = None,
+    confirm_incomplete: bool = False,
+) -> None:
+    """Raise every reason component_swap would refuse these inputs, all at once; write nothing.
+
+    component_swap runs the same checks again under its locks."""
+    problems, _ = _swap_problems(
+        position=position,
+        old_component=old_component,
+        new_component=new_component,
+        reason=reason,
+        old_component_status=old_component_status,
+        at=at or timezone.now(),
+        confirm_incomplete=confirm_incomplete,
+    )
+    problems.raise_any()
 
 
 @transaction.atomic
@@ -628,38 +859,31 @@ def component_swap(
     old_component_status: str,
     note: str = "",
     at: datetime | None = None,
+    confirm_incomplete: bool = False,
 ) -> Installation:
     """Replace ``old_component`` at ``position`` with ``new_component`` in one transaction.
 
     ``old_component`` is what the engineer saw there: if someone else changed the position meanwhile, the
-    swap fails with a clear error instead of replacing a component nobody looked at.
+    swap fails with a clear error instead of replacing a component nobody looked at. An incomplete case
+    needs ``confirm_incomplete``, as in ``components_install``.
     """
-    _check_reason(reason)
-    at = _check_time(at)
+    at = at or timezone.now()
     [(new_component, position)] = _lock([(new_component, position)])
-    current = (
-        Installation.objects.filter(position=position, removed_at__isnull=True)
-        .select_related("component")
-        .first()
+    problems, current = _swap_problems(
+        position=position,
+        old_component=old_component,
+        new_component=new_component,
+        reason=reason,
+        old_component_status=old_component_status,
+        at=at,
+        confirm_incomplete=confirm_incomplete,
     )
-    place = _describe_place(position, at)
-    if current is None:
-        raise ValidationError({"old_component": f"{place} is empty; install instead of swapping."})
-    if current.component_id != old_component.pk:
-        raise ValidationError(
-            {
-                "old_component": f"{place} now holds {_describe(current.component)}, "
-                f"not {_describe(old_component)}; "
-                "someone changed it meanwhile. Reload and check."
-            }
-        )
-    if new_component.pk == old_component.pk:
-        raise ValidationError({"new_component": f"{_describe(new_component)} is already at {place}."})
-    _check_installable([(new_component, position)], at)
+    problems.raise_any()
     current.component = Component.objects.select_for_update().get(pk=current.component_id)
     _close_installation(current, user=user, at=at, reason=reason, note=note, new_status=old_component_status)
+    notes = _incomplete_notes([(new_component, position)], at)
     [installation] = _open_installations(
-        [(new_component, position)], user=user, at=at, reason=reason, note=note
+        [(new_component, position)], user=user, at=at, reason=reason, note=note, notes=notes
     )
     return installation
 
@@ -713,8 +937,8 @@ def case_assemble(
 ) -> Component:
     """Fit a case from stock: 14 cell blocks (in position order), its acquisition board, its FET board and
     optionally the FET board's 2 FETs. All or nothing."""
-    _check_reason(reason)
-    at = _check_time(at)
+    at = at or timezone.now()
+    _change_problems(reason=reason, at=at).raise_any()
     if len(cell_blocks) != CELL_BLOCKS_PER_CASE:
         raise ValidationError(
             {"cell_blocks": f"A case takes {CELL_BLOCKS_PER_CASE} cell blocks, not {len(cell_blocks)}."}

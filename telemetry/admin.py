@@ -1,4 +1,5 @@
-"""Telemetry in the admin: the landing table, quarantine (with replay), discrepancies, latest state, tokens.
+"""Telemetry in the admin: the landing table, quarantine (with replay), discrepancies, re-attributions,
+latest state, tokens.
 
 Readings and rollups have composite primary keys, which Django 5.2's admin cannot register; they are read
 through the selectors and the web pages. Large tables never show a full count.
@@ -19,6 +20,7 @@ from telemetry.models import (
     IngestBatch,
     PackState,
     QuarantinedRecord,
+    Reattribution,
     WorkerHeartbeat,
 )
 
@@ -87,9 +89,10 @@ class QuarantinedRecordAdmin(ReadOnlyAdmin):
 @admin.register(Discrepancy)
 class DiscrepancyAdmin(StorableTimeLookupsMixin, admin.ModelAdmin):
     list_display = [
-        "case", "kind", "observed_site", "observed_dock", "recorded_site", "recorded_dock",
+        "case", "kind", "observed_place", "recorded_place",
         "first_seen", "last_seen", "sample_count", "status",
     ]  # fmt: skip
+    list_select_related = ["case", "observed_site", "recorded_site"]
     list_filter = ["status", "kind", "observed_site"]
     search_fields = ["case__serial"]
     readonly_fields = [
@@ -107,9 +110,28 @@ class DiscrepancyAdmin(StorableTimeLookupsMixin, admin.ModelAdmin):
         self.message_user(request, f"Resolved {count} discrepancies.", messages.SUCCESS)
 
 
+@admin.register(Reattribution)
+class ReattributionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "component",
+        "changed_at",
+        "status",
+        "readings_moved",
+        "readings_quarantined",
+        "discrepancies_opened",
+        "discrepancies_resolved",
+    ]
+    list_filter = ["status"]
+    date_hierarchy = "created_at"
+    search_fields = ["component__serial"]
+
+
 @admin.register(PackState)
 class PackStateAdmin(ReadOnlyAdmin):
-    list_display = ["case", "site", "dock", "time", "volts", "amps", "cell_volts", "open_cells", "fet_open"]
+    list_display = [
+        "case", "site", "dock_name", "time", "volts", "amps", "cell_volts", "open_cells", "fet_open",
+    ]  # fmt: skip
     list_filter = ["site"]
     search_fields = ["case__serial"]
 

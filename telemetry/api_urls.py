@@ -1,5 +1,5 @@
 from django.urls import path
 
-from telemetry.api import IngestView
+from telemetry.api import ingest
 
-urlpatterns = [path("ingest/", IngestView.as_view(), name="telemetry-ingest")]
+urlpatterns = [path("ingest/", ingest, name="telemetry-ingest")]

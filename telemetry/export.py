@@ -1,9 +1,16 @@
 """Readings as CSV rows, for the export links of the site, case and device pages."""
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
-from assets.constants import CELL_NUMBERS, FETS_PER_BOARD, LOAD_OUTPUTS, PACK_TEMPS, PV_INPUTS
+from assets.constants import (
+    CELL_NUMBERS,
+    FETS_PER_BOARD,
+    LOAD_OUTPUTS,
+    PACK_TEMPS,
+    PV_INPUTS,
+    split_pms_dock_number,
+)
 from assets.models import Component, Kind, Site
 from telemetry.models import InverterReading, MpptReading, PackReading
 
@@ -12,10 +19,15 @@ def _numbered(template, count):
     return [template.format(n=n) for n in range(1, count + 1)]
 
 
+# Each row's time twice: in the site's (or warehouse's) zone with its offset, and in UTC.
+TIME_COLUMNS = ["time_local", "time_utc"]
 PACK_CSV_HEADER = [
-    "time_utc",
+    *TIME_COLUMNS,
     "case_id",
+    # The dock's cabinet and its number on that cabinet's busbar (C2-D11), and the PMS-wide number reported.
+    "cabinet",
     "dock",
+    "reported_dock",
     "volts",
     "amps",
     *_numbered("temp_{n}", PACK_TEMPS),
@@ -25,7 +37,7 @@ PACK_CSV_HEADER = [
     *_numbered("fet_{n}_temp", FETS_PER_BOARD),
 ]
 DEVICE_CSV_HEADER = [
-    "time_utc",
+    *TIME_COLUMNS,
     "device_id",
     *_numbered("pv_{n}_volts", PV_INPUTS),
     *_numbered("pv_{n}_amps", PV_INPUTS),
@@ -41,8 +53,18 @@ def _joined(numbers):
     return " ".join(str(number) for number in numbers)
 
 
+def _times(time, zone):
+    """The TIME_COLUMNS of a reading's time: "2026-11-25T14:05:00+07:00", "2026-11-25T07:05:00+00:00"."""
+    return [time.astimezone(zone).isoformat(), time.astimezone(UTC).isoformat()]
+
+
 def pack_csv_rows(
-    *, start: datetime, end: datetime, site: Site | None = None, case: Component | None = None
+    *,
+    start: datetime,
+    end: datetime,
+    zone: tzinfo,
+    site: Site | None = None,
+    case: Component | None = None,
 ) -> Iterator[list]:
     """The pack readings of ``site`` (or of one ``case``, wherever it was) in [start, end) as CSV rows of
     PACK_CSV_HEADER, oldest first, read in chunks through a server-side cursor."""
@@ -64,8 +86,9 @@ def pack_csv_rows(
         chunk_size=EXPORT_CHUNK
     ):
         yield [
-            time.isoformat(),
+            *_times(time, zone),
             serial,
+            *split_pms_dock_number(dock),
             dock,
             volts,
             amps,
@@ -77,7 +100,7 @@ def pack_csv_rows(
         ]
 
 
-def device_csv_rows(*, start: datetime, end: datetime, device: Component) -> Iterator[list]:
+def device_csv_rows(*, start: datetime, end: datetime, zone: tzinfo, device: Component) -> Iterator[list]:
     """One MPPT's or inverter's readings in [start, end) as CSV rows of DEVICE_CSV_HEADER, oldest first, in
     chunks."""
     model = MpptReading if device.kind == Kind.MPPT else InverterReading
@@ -90,4 +113,4 @@ def device_csv_rows(*, start: datetime, end: datetime, device: Component) -> Ite
     for time, pv_volts, pv_amps, batt_volts, batt_amps, load_volts, load_amps in values.iterator(
         chunk_size=EXPORT_CHUNK
     ):
-        yield [time.isoformat(), name, *pv_volts, *pv_amps, batt_volts, batt_amps, *load_volts, *load_amps]
+        yield [*_times(time, zone), name, *pv_volts, *pv_amps, batt_volts, batt_amps, *load_volts, *load_amps]

@@ -66,7 +66,25 @@ PACK_MEASURES = (
     Measure("cell_delta", f"{CELL_MAX} - {CELL_MIN}", (MAX,)),
     Measure("temp", PACK_TEMP_MAX, (MAX,)),
     Measure("fet_temp", FET_TEMP_MAX, (MAX,)),
+    # Charge (amps > 0) and discharge apart, so energy and Ah throughput can be summed from the rollups.
+    Measure("charge_power", "GREATEST(volts * amps, 0)", (AVG,)),
+    Measure("discharge_power", "GREATEST(-volts * amps, 0)", (AVG,)),
+    Measure("charge_amps", "GREATEST(amps, 0)", (AVG,)),
+    Measure("discharge_amps", "GREATEST(-amps, 0)", (AVG,)),
 )
+# The pack chart's figures: across the packs of a site (kept per site by the site rollups), or of one case.
+PACK_CHART = [("volts", (MIN, AVG, MAX)), ("amps", (MIN, AVG, MAX)), ("temp", (MAX,)), ("cell", (MIN, MAX))]
+
+
+def pack_chart_measures():
+    """(measure, statistic) of each figure of the pack chart."""
+    return [
+        (next(m for m in PACK_MEASURES if m.name == name and stat in m.stats), stat)
+        for name, stats in PACK_CHART
+        for stat in stats
+    ]
+
+
 DEVICE_MEASURES = (
     *(Measure(f"pv{n}_power", power, (AVG, MAX)) for n, power in enumerate(PV_POWERS, start=1)),
     Measure("batt_volts", "batt_volts"),

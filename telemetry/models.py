@@ -12,6 +12,7 @@ Chunk intervals, for a fleet of hundreds of sites (say 300) at one sample per 5 
   drop raw data at an hourly grain.
 * MPPT / inverter readings: a few devices per site, ~20 M rows a day: 1-day chunks.
 * 1-minute rollups: ~20 M pack rows a day, but narrow: 1-day chunks. 1-hour rollups: 7-day chunks.
+* site rollups (one row per site, not per pack): ~430,000 1-minute rows a day: 7-day chunks; 1-hour: 30-day.
 """
 
 import uuid
@@ -21,8 +22,16 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
-from assets.constants import CELL_BLOCKS_PER_CASE, FETS_PER_BOARD, LOAD_OUTPUTS, PACK_TEMPS, PV_INPUTS
+from assets.constants import (
+    CELL_BLOCKS_PER_CASE,
+    FETS_PER_BOARD,
+    LOAD_OUTPUTS,
+    PACK_TEMPS,
+    PV_INPUTS,
+    pms_dock_name,
+)
 from assets.models import Component, Installation, Site
+from pms_site.timefmt import format_datetime
 
 
 class RealField(models.FloatField):
@@ -50,7 +59,7 @@ class WorkerHeartbeat(models.Model):
     beat_at = models.DateTimeField()
 
     def __str__(self):
-        return f"{self.hostname} at {self.beat_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.hostname} at {format_datetime(self.beat_at, seconds=True)}"
 
 
 class DatasetKind(models.TextChoices):
@@ -163,11 +172,17 @@ class QuarantinedRecord(models.Model):
 
 
 class Discrepancy(models.Model):
-    """An unlogged swap: a case reports from somewhere the installation records do not put it."""
+    """An unlogged swap: a case reports from somewhere the installation records do not put it.
+
+    The kind says what the records say instead, at the last sighting (telemetry/discrepancies.py
+    ``discrepancy_kind``); it is brought up to date when an installation record changes."""
 
     class Kind(models.TextChoices):
-        DOCK_MISMATCH = "dock_mismatch", "Dock mismatch"
-        WRONG_PMS = "wrong_pms", "Reports from another PMS"
+        OTHER_CASE = "other_case", "Another case is recorded at this dock"
+        OTHER_SITE = "other_site", "This case is recorded at another site"
+        NOT_INSTALLED = "not_installed", "This case is recorded as in stock, faulty or retired"
+        UNKNOWN_DOCK = "unknown_dock", "The dock is not on this PMS's busbars"
+        OTHER_DOCK = "other_dock", "This case is recorded at another dock of this site"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -212,7 +227,79 @@ class Discrepancy(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()}: case {self.case.serial} seen in dock {self.observed_dock}"
+        return f"{self.get_kind_display()}: case {self.case.serial} seen at {self.observed_place}"
+
+    @property
+    def observed_place(self) -> str:
+        """ "PMS-01-001 C2-D11 (reported as dock 23)": the dock's name, and the number the PMS reported."""
+        name = pms_dock_name(self.observed_dock)
+        return f"{self.observed_site.pms_id} {name} (reported as dock {self.observed_dock})"
+
+    @property
+    def recorded_place(self) -> str:
+        """ "PMS-01-001 C1-D3", or "" when the records put the case nowhere."""
+        if self.recorded_site_id is None:
+            return ""
+        return f"{self.recorded_site.pms_id} {pms_dock_name(self.recorded_dock)}"
+
+
+class Reattribution(models.Model):
+    """The stored readings a late change (an installation record whose time lies in the past) re-resolved:
+    readings of a moved acquisition board follow it to the case that held it at each reading's time, and the
+    affected cases' discrepancies are re-evaluated. Worked through in chunks by telemetry/reattribution.py."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    installation = models.ForeignKey(
+        Installation,
+        on_delete=models.PROTECT,
+        related_name="reattributions",
+        help_text="The installation record whose change set it off.",
+    )
+    component = models.ForeignKey(Component, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(help_text="The time of the change: the window starts here.")
+    window_end = models.DateTimeField(help_text="Readings stored before the change committed end here.")
+    next_start = models.DateTimeField(help_text="Where the next chunk of readings starts.")
+    cases = ArrayField(models.BigIntegerField(), help_text="Ids of the cases whose readings it re-checks.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    moves = models.JSONField(
+        default=dict, help_text='Readings moved, by "from case id>to case id"; "to" empty: quarantined.'
+    )
+    readings_moved = models.PositiveIntegerField(default=0)
+    readings_quarantined = models.PositiveIntegerField(default=0)
+    discrepancies_opened = models.PositiveIntegerField(default=0)
+    discrepancies_resolved = models.PositiveIntegerField(default=0)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(help_text="Its latest step, or when it was queued.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status"], name="reattribution_status_idx")]
+
+    def __str__(self):
+        return f"Re-attribution after {self.installation} ({self.get_status_display().lower()})"
+
+
+class LateRollupMinute(models.Model):
+    """A UTC minute that readings arrived for after beat's rollup refresh had passed it (a gateway's backlog,
+    a backfill): its rollups, and those of its hour, are due for a refresh. Written in the transaction that
+    stores the readings, so a worker that dies after the commit leaves the refresh due, not lost; the
+    rollups worker takes the due minutes in bulk (telemetry/rollups.py ``rollups_refresh_late``).
+
+    A minute may be noted many times (once per batch): with a unique minute, an ingest noting one would wait
+    for the refresh deleting it to finish."""
+
+    id = models.BigAutoField(primary_key=True)
+    minute = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return format_datetime(self.minute)
 
 
 class PackValues(models.Model):
@@ -231,6 +318,10 @@ class PackValues(models.Model):
 
     class Meta:
         abstract = True
+
+    @property
+    def dock_name(self) -> str:
+        return pms_dock_name(self.dock)
 
     @property
     def closed_cell_volts(self):
@@ -262,13 +353,19 @@ class PackReading(PackValues):
     utc_offset_minutes = models.SmallIntegerField(help_text="The gateway's UTC offset, for site-local time.")
     case = unconstrained_fk(Component)
     site = unconstrained_fk(Site)
+    board = unconstrained_fk(
+        Component,
+        null=True,
+        help_text="The acquisition board whose id the reading arrived with; empty: it came with its Case id. "
+        "A late change to the board's installations moves the reading (telemetry/reattribution.py).",
+    )
     batch_id = models.UUIDField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["site", "-time"], name="packreading_site_time_idx")]
 
     def __str__(self):
-        return f"Case {self.case_id} at {self.time:%Y-%m-%d %H:%M:%S}"
+        return f"Case {self.case_id} at {format_datetime(self.time, seconds=True)}"
 
 
 class DeviceReading(DeviceValues):
@@ -283,7 +380,7 @@ class DeviceReading(DeviceValues):
         abstract = True
 
     def __str__(self):
-        return f"Device {self.device_id} at {self.time:%Y-%m-%d %H:%M:%S}"
+        return f"Device {self.device_id} at {format_datetime(self.time, seconds=True)}"
 
 
 class MpptReading(DeviceReading):
@@ -316,7 +413,7 @@ class PackState(PackValues):
         indexes = [models.Index(fields=["site", "dock"], name="packstate_site_dock_idx")]
 
     def __str__(self):
-        return f"Case {self.case_id} at {self.time:%Y-%m-%d %H:%M:%S}"
+        return f"Case {self.case_id} at {format_datetime(self.time, seconds=True)}"
 
 
 class DeviceState(DeviceValues):
@@ -336,7 +433,7 @@ class DeviceState(DeviceValues):
         indexes = [models.Index(fields=["site", "kind"], name="devicestate_site_kind_idx")]
 
     def __str__(self):
-        return f"{self.kind} {self.device_id} at {self.time:%Y-%m-%d %H:%M:%S}"
+        return f"{self.kind} {self.device_id} at {format_datetime(self.time, seconds=True)}"
 
 
 class PackRollup(models.Model):
@@ -363,12 +460,17 @@ class PackRollup(models.Model):
     )
     temp_max = RealField()
     fet_temp_max = RealField()
+    # Empty in rollups computed before they were added: refresh_rollups fills them while raw data is kept.
+    charge_power_avg = RealField(null=True, help_text="Average of volts x amps while charging (else 0), W.")
+    discharge_power_avg = RealField(null=True, help_text="Average of -volts x amps while discharging, W.")
+    charge_amps_avg = RealField(null=True, help_text="Average of amps while charging (0 otherwise).")
+    discharge_amps_avg = RealField(null=True, help_text="Average of -amps while discharging (0 otherwise).")
 
     class Meta:
         abstract = True
 
     def __str__(self):
-        return f"Case {self.case_id} from {self.bucket:%Y-%m-%d %H:%M}"
+        return f"Case {self.case_id} from {format_datetime(self.bucket)}"
 
 
 class PackRollup1m(PackRollup):
@@ -387,6 +489,44 @@ class PackRollup1h(PackRollup):
 
     class Meta:
         indexes = [models.Index(fields=["site", "-bucket"], name="packrollup1h_site_idx")]
+
+
+class SiteRollup(models.Model):
+    """The site chart's figures across every pack of a site over one bucket, from the pack rollups of the
+    same width (so a site chart reads one row per bucket instead of one per pack); ``n`` readings went into
+    it. Averages are weighted by readings and kept in double precision, so the charts' averages over them
+    equal those over the pack rollups."""
+
+    bucket = models.DateTimeField()
+    site = unconstrained_fk(Site)
+    n = models.IntegerField()
+    volts_min = RealField()
+    volts_avg = models.FloatField()
+    volts_max = RealField()
+    amps_min = RealField()
+    amps_avg = models.FloatField()
+    amps_max = RealField()
+    temp_max = RealField()
+    cell_min = RealField(help_text="Lowest cell voltage of any pack (cells flagged open left out).")
+    cell_max = RealField(help_text="Highest cell voltage of any pack (cells flagged open left out).")
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"Site {self.site_id} from {format_datetime(self.bucket)}"
+
+
+class SiteRollup1m(SiteRollup):
+    """Hypertable (7-day chunks), primary key (site, bucket)."""
+
+    pk = models.CompositePrimaryKey("site", "bucket")
+
+
+class SiteRollup1h(SiteRollup):
+    """Hypertable (30-day chunks), primary key (site, bucket)."""
+
+    pk = models.CompositePrimaryKey("site", "bucket")
 
 
 class DeviceRollup(models.Model):
@@ -414,7 +554,7 @@ class DeviceRollup(models.Model):
         abstract = True
 
     def __str__(self):
-        return f"Device {self.device_id} from {self.bucket:%Y-%m-%d %H:%M}"
+        return f"Device {self.device_id} from {format_datetime(self.bucket)}"
 
 
 class DeviceRollup1m(DeviceRollup):

@@ -1,7 +1,9 @@
 """Replaying quarantined records, once the master data that made them fail is fixed."""
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import msgspec
 from django.db import transaction
@@ -10,16 +12,23 @@ from django.utils import timezone
 from telemetry.ingest.core import ingest_payload
 from telemetry.models import QuarantinedRecord
 
+# The place a reason starts with ("datasets[0].data[5]." or "datasets[0]."), which differs record by record.
+_PLACE = re.compile(r"^datasets\[\d+\](?:\.data\[\d+\])?\.")
+
 
 @dataclass
 class ReplayResult:
     resolved: int = 0
     still_quarantined: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    """Why the records still quarantined are: {reason without the record's place: count}."""
 
 
-def quarantine_replay(*, records: Iterable[QuarantinedRecord]) -> ReplayResult:
+def quarantine_replay(
+    *, records: Iterable[QuarantinedRecord], progress: Callable[[int], None] | None = None
+) -> ReplayResult:
     """Run quarantined records through ingest again; those that now store (or are duplicates) are resolved,
-    the others keep their place with the new reason."""
+    the others keep their place with the new reason. ``progress`` is told how many records each step did."""
     outcome = ReplayResult()
     now = timezone.now()
     groups = {}
@@ -40,6 +49,9 @@ def quarantine_replay(*, records: Iterable[QuarantinedRecord]) -> ReplayResult:
             QuarantinedRecord.objects.bulk_update(group, ["replayed_at", "resolved", "reason"])
         outcome.resolved += len(group) - len(failures)
         outcome.still_quarantined += len(failures)
+        outcome.reasons.update(_PLACE.sub("", reason) for reason in failures.values())
+        if progress is not None:
+            progress(len(group))
     return outcome
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import threading
+import time
 
 from django.conf import settings
 
@@ -23,7 +24,10 @@ from pms_site.celery import app as celery_app
 logger = logging.getLogger(__name__)
 
 PROCESS_BATCH_TASK = "telemetry.process_batch"
+REATTRIBUTE_TASK = "telemetry.reattribute_readings"
+LATE_ROLLUPS_TASK = "telemetry.refresh_late_rollups"
 WAITING_LIMIT = 10_000  # ids waiting to be published; beyond, they are dropped (the sweep queues them)
+PROMPT_INTERVAL = 0.1  # seconds between two rounds of prompts from one process
 
 
 class _Publisher:
@@ -51,8 +55,11 @@ class _Publisher:
 
     def _run(self, waiting):
         # A task takes up to INGEST_BATCH_COMPANIONS waiting batches along with its own (and drains the oldest
-        # when its own is done already), so ids that queued up here while the broker was busy need one
-        # message per that many: fewer messages for the web process to send and for workers to run.
+        # when its own is done already), so the ids that queued up here need one message per that many.
+        # After sending, the thread pauses PROMPT_INTERVAL: the ids landing meanwhile go with the next
+        # prompt, and a busy web process sends a few prompts a second instead of one per POST (building a
+        # Celery message costs more CPU than the rest of the POST's Python). An id that finds the thread
+        # idle is sent at once; none waits more than PROMPT_INTERVAL.
         per_message = settings.INGEST_BATCH_COMPANIONS + 1
         while True:
             batch_ids = [waiting.get()]
@@ -61,6 +68,7 @@ class _Publisher:
                     batch_ids.append(waiting.get_nowait())
             for batch_id in batch_ids[::per_message]:
                 self._publish(batch_id)
+            time.sleep(PROMPT_INTERVAL)
 
     def _publish(self, batch_id):
         try:
@@ -89,3 +97,55 @@ _publisher = _Publisher()
 def batch_enqueue(batch_id):
     """Ask a worker to process the batch ``batch_id``, without waiting for the broker."""
     _publisher.put(batch_id)
+
+
+def reattribution_enqueue(reattribution_id):
+    """Ask a worker to start (or resume) the re-attribution ``reattribution_id``. Rare, so sent at once; a
+    broker that cannot take it is logged, and beat's sweep queues it again (reattributions_requeue_stale): it
+    resumes where its last chunk ended."""
+    try:
+        celery_app.send_task(REATTRIBUTE_TASK, args=[reattribution_id], retry=False)
+    except Exception as error:
+        logger.warning(
+            "Cannot queue re-attribution %s (%s: %s)", reattribution_id, type(error).__name__, error
+        )
+
+
+class _LateRollupsPrompt:
+    """One prompt per LATE_ROLLUPS_DELAY at most from a process, due that long after it is sent.
+
+    The minutes an ingest notes are committed before it asks; a prompt not yet due will refresh them, so
+    while one is pending no other is sent (a margin of a second for clocks of other hosts). The delay lets
+    the minutes of the next batches join the same refresh. Beat's prompt every minute stands in for one the
+    broker lost."""
+
+    MARGIN = 1.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._due_at = 0.0
+
+    def send(self):
+        delay = settings.TELEMETRY_LATE_ROLLUPS_DELAY.total_seconds()
+        with self._lock:
+            now = time.time()
+            if now < self._due_at - self.MARGIN:
+                return
+            self._due_at = now + delay
+        try:
+            celery_app.send_task(LATE_ROLLUPS_TASK, countdown=delay, retry=False)
+        except Exception as error:
+            self._due_at = 0.0
+            logger.warning(
+                "Cannot queue the late rollups' refresh (%s: %s); beat queues it within a minute",
+                type(error).__name__,
+                error,
+            )
+
+
+_late_rollups_prompt = _LateRollupsPrompt()
+
+
+def late_rollups_enqueue():
+    """Ask a worker to refresh the rollups of the minutes noted as late (rollups.late_minutes_note)."""
+    _late_rollups_prompt.send()

@@ -3,8 +3,6 @@
 Listed in CELERY_IMPORTS (Celery's autodiscovery only loads ``tasks.py``).
 """
 
-from datetime import datetime
-
 from celery import shared_task
 
 from telemetry.retention import drop_old_batches, drop_old_readings
@@ -12,7 +10,7 @@ from telemetry.rollups import (
     ONE_HOUR,
     ONE_MINUTE,
     refresh_recent_rollups,
-    rollups_refresh_ranges,
+    rollups_refresh_late,
 )
 
 
@@ -36,10 +34,10 @@ def drop_old_batches_task():
     return drop_old_batches()
 
 
-@shared_task(name="telemetry.refresh_rollups_ranges", ignore_result=True)
-def refresh_rollups_ranges(ranges):
-    """Both rollups of the minutes in ``ranges`` ([start, end] pairs of ISO 8601 times): for readings that
-    arrived after beat's margin."""
-    return rollups_refresh_ranges(
-        ranges=[(datetime.fromisoformat(start), datetime.fromisoformat(end)) for start, end in ranges]
-    )
+@shared_task(name="telemetry.refresh_late_rollups", ignore_result=True)
+def refresh_late_rollups():
+    """The rollups of every minute the ingest noted as late, a bounded number of minutes per transaction.
+    Prompted after an ingest that stored late readings (queue.late_rollups_enqueue), and by beat every
+    minute in case a prompt was lost."""
+    while rollups_refresh_late():
+        pass

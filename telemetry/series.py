@@ -1,8 +1,9 @@
 """Chart series over the readings and their rollups, for the site and case pages.
 
 A chart over [start, end) gets at most MAX_POINTS buckets, read from the coarsest table whose rows are fine
-enough: raw readings for short ranges, 1-minute rollups for days, 1-hour rollups for months. The figures
-are those of telemetry/measures.py, aggregated the same way over each table.
+enough: raw readings for short ranges, 1-minute rollups for days, 1-hour rollups for months (a site's pack
+chart reads the site rollups, one row per bucket across its packs). The figures are those of
+telemetry/measures.py, aggregated the same way over each table.
 """
 
 import math
@@ -17,11 +18,9 @@ from assets.models import Component, Site
 from telemetry.measures import (
     AVG,
     DEVICE_MEASURES,
-    MAX,
-    MIN,
-    PACK_MEASURES,
     cell_averages_of_readings,
     cell_averages_of_rollups,
+    pack_chart_measures,
 )
 from telemetry.models import (
     DeviceKind,
@@ -32,6 +31,8 @@ from telemetry.models import (
     PackReading,
     PackRollup1h,
     PackRollup1m,
+    SiteRollup1h,
+    SiteRollup1m,
 )
 from telemetry.selectors import fetch_dicts
 
@@ -40,10 +41,10 @@ SAMPLE_INTERVAL = timedelta(seconds=5)
 RAW, MINUTES, HOURS = "raw", "1m", "1h"
 # Coarsest first: the sources a chart can read, and the time each row covers.
 ROLLUP_GRAINS = [(HOURS, timedelta(hours=1)), (MINUTES, timedelta(minutes=1)), (RAW, SAMPLE_INTERVAL)]
-# Per source: the pack table and its time column.
+# Per source: the pack table and its time column, for one case and for a site (whose rollups are kept
+# across its packs, telemetry/rollups.py).
 PACK_TABLES = {RAW: (PackReading, "time"), MINUTES: (PackRollup1m, "bucket"), HOURS: (PackRollup1h, "bucket")}
-# The pack chart's figures (min/avg/max across the packs of a site, or of one case's readings).
-PACK_CHART = [("volts", (MIN, AVG, MAX)), ("amps", (MIN, AVG, MAX)), ("temp", (MAX,)), ("cell", (MIN, MAX))]
+SITE_TABLES = {**PACK_TABLES, MINUTES: (SiteRollup1m, "bucket"), HOURS: (SiteRollup1h, "bucket")}
 CELL_SERIES = [f"cell_{n}" for n in CELL_NUMBERS]
 
 
@@ -73,12 +74,9 @@ def _aggregate(measure, stat, source):
 
 
 def _pack_chart_measures(source):
-    measures = {}
-    for name, stats in PACK_CHART:
-        for stat in stats:
-            measure = next(m for m in PACK_MEASURES if m.name == name and stat in m.stats)
-            measures[measure.column(stat)] = _aggregate(measure, stat, source)
-    return measures
+    return {
+        measure.column(stat): _aggregate(measure, stat, source) for measure, stat in pack_chart_measures()
+    }
 
 
 def _cell_measures(source):
@@ -105,10 +103,11 @@ def _columns(rows, measures):
 def _pack_buckets(*, resolution, measures, site=None, case=None):
     """``measures`` ({name: SQL aggregate}) per bucket over the pack table of ``resolution``'s source, for
     every pack of ``site`` or for one ``case`` (wherever it was)."""
-    model, time_column = PACK_TABLES[resolution.source]
     if case is not None:
+        model, time_column = PACK_TABLES[resolution.source]
         where, params = "case_id = %(case_id)s", {"case_id": case.pk}
     else:
+        model, time_column = SITE_TABLES[resolution.source]
         where, params = "site_id = %(site_id)s", {"site_id": site.pk}
     rows = fetch_dicts(
         f"""
@@ -176,14 +175,15 @@ def device_series(*, resolution: Resolution, site: Site) -> list[dict]:
     ]
 
 
-def case_life_start(*, case: Component) -> datetime | None:
-    """When the case first reported, or None: the start of its first rollup bucket, else (nothing rolled up
-    yet) its first raw reading of the last day. Every reading is rolled up within minutes (later ones are
-    refreshed when they arrive), and a raw query without a time bound would plan every hourly chunk
-    (measured: 70 ms with 30 days of data)."""
+def data_start(*, site: Site | None = None, case: Component | None = None) -> datetime | None:
+    """When ``case`` (wherever it was), or the packs of ``site``, first reported, or None: the start of the
+    first rollup bucket, else (nothing rolled up yet) the first raw reading of the last day. Every reading
+    is rolled up within minutes (later ones are refreshed when they arrive), and a raw query without a time
+    bound would plan every hourly chunk (measured: 70 ms with 30 days of data)."""
+    entity = {"case": case} if case is not None else {"site": site}
     for model in (PackRollup1h, PackRollup1m):
-        first = model.objects.filter(case=case).order_by("bucket").values_list("bucket", flat=True).first()
+        first = model.objects.filter(**entity).order_by("bucket").values_list("bucket", flat=True).first()
         if first is not None:
             return first
-    recent = PackReading.objects.filter(case=case, time__gte=timezone.now() - timedelta(days=1))
+    recent = PackReading.objects.filter(**entity, time__gte=timezone.now() - timedelta(days=1))
     return recent.order_by("time").values_list("time", flat=True).first()

@@ -140,10 +140,12 @@ class _Conditions:
 class Simulator:
     """Readings for ``layouts``; the weak cell, the open FET and the unlogged swap are on the first site."""
 
-    def __init__(self, layouts, *, swap_at, seed=1):
+    def __init__(self, layouts, *, swap_at, seed=1, faults=None):
+        """``faults``: a telemetry.faults.FaultPlan to inject instead of the demo's weak cell."""
         self.layouts = layouts
         self.swap_at = swap_at
         self.seed = seed
+        self.faults = faults
         first = layouts[0].packs if layouts else ()
         # Each cell sits a few millivolts off the pack's mean, the same way every time; the weak cell sags.
         self._cell_offsets = {
@@ -151,7 +153,7 @@ class Simulator:
             for layout in layouts
             for pack in layout.packs
         }
-        self.weak_pack = first[2].pack_id if len(first) > 2 else None
+        self.weak_pack = first[2].pack_id if len(first) > 2 and faults is None else None
         if self.weak_pack:
             self._cell_offsets[self.weak_pack][WEAK_CELL - 1] -= 60
         self.open_fet_pack = first[4].pack_id if len(first) > 4 else None
@@ -165,6 +167,8 @@ class Simulator:
         """One envelope with every reading of ``layout`` at ``times``, numbers as strings as gateways send."""
         rng = random.Random(f"{self.seed}:{layout.pms_id}:{times[0].timestamp() if times else 0}")
         tz = zoneinfo.ZoneInfo(layout.time_zone)
+        if self.faults is not None:
+            times = [at for at in times if not self.faults.in_gap(layout.pms_id, at)]
         conditions = [self._conditions(at, tz) for at in times]
         pack_data = []
         for at, site in zip(times, conditions, strict=True):
@@ -216,6 +220,9 @@ class Simulator:
         if pack.pack_id == self.weak_pack:
             cells[WEAK_CELL - 1] -= round(3 * abs(amps))
         temp = round(10 * (site.ambient + 0.15 * abs(amps))) + (pack.pms_dock % 5) * 4
+        if self.faults is not None:
+            self.faults.cell_millivolts(pack.pack_id, cells, amps=amps, soc=site.soc, at=at)
+            temp += self.faults.extra_decidegrees(pack.pack_id)
         fet_open = []
         if pack.pack_id == self.open_fet_pack and at.timestamp() % OPEN_FET_PERIOD < OPEN_FET_SECONDS:
             fet_open = [2]

@@ -1,13 +1,9 @@
-from itertools import chain
-
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from telemetry import selectors, services
+from telemetry import queue, selectors, services
 from telemetry.models import IngestBatch, WorkerHeartbeat
-from telemetry.rollup_tasks import refresh_rollups_ranges
-from telemetry.rollups import late_minute_ranges
 from telemetry.signals import batches_stored
 
 
@@ -44,11 +40,30 @@ def process_batch(self, batch_id):
     site_ids = {item.batch.site_id for item in stored if item.batch.site_id}
     if site_ids:
         batches_stored.send(sender=IngestBatch, site_ids=site_ids)
-    late = late_minute_ranges(times=chain.from_iterable(item.result.times for item in stored))
-    if late:
-        refresh_rollups_ranges.delay([(start.isoformat(), end.isoformat()) for start, end in late])
+    if any(item.result.late_minutes for item in stored):
+        queue.late_rollups_enqueue()
+
+
+@shared_task(name="telemetry.requeue_stale_reattributions", ignore_result=True)
+def requeue_stale_reattributions():
+    services.reattributions_requeue_stale()
 
 
 @shared_task(name="telemetry.requeue_stale_batches", ignore_result=True)
 def requeue_stale_batches():
     services.batches_requeue_stale()
+
+
+@shared_task(
+    name="telemetry.reattribute_readings",
+    acks_late=True,
+    autoretry_for=services.OPERATIONAL_ERRORS,
+    retry_backoff=2,
+    max_retries=settings.INGEST_MAX_ATTEMPTS,
+    ignore_result=True,
+)
+def reattribute_readings(reattribution_id):
+    """One step of a re-attribution (telemetry/reattribution.py), then the next in a message of its own, so
+    the ingest tasks waiting meanwhile run between the chunks."""
+    if services.reattribution_step(reattribution_id=reattribution_id):
+        reattribute_readings.delay(reattribution_id)

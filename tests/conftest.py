@@ -7,9 +7,14 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
 from pms_site.celery import app as celery_app
+from telemetry.models import Discrepancy
+from tests.alarms.helpers import raised_alarm
+from tests.factories import CaseFactory, UserFactory, build_site
+from tests.web.conftest import add_mppt, add_readings
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "var" / "test-artifacts"
@@ -32,6 +37,34 @@ def browser():
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def is_local(url):
+    """A request the browser may make: to the live server on this machine, or inline data."""
+    return url.startswith(("http://localhost:", "http://127.0.0.1:", "data:", "blob:"))
+
+
+@pytest.fixture
+def world(db):
+    """A monitored site for the browser walks: readings, an MPPT, an alarm and a discrepancy, and the users
+    mgr (Manager) and eng (Field engineer)."""
+    site = build_site(cabinets=1, docks=4, pms_id="PMS-31-001", name="Policy Site")
+    add_readings(site, minutes=30, step_seconds=60, weak_cell=3)
+    add_mppt(site, minutes=30)
+    case = site.test_cases[(1, 1)]
+    now = timezone.now()
+    Discrepancy.objects.create(
+        case=CaseFactory(),
+        kind=Discrepancy.Kind.OTHER_SITE,
+        observed_site=site,
+        observed_dock=2,
+        first_seen=now,
+        last_seen=now,
+    )
+    raised_alarm(site, case)
+    UserFactory(username="mgr", is_staff=True, groups=["Manager"])
+    UserFactory(username="eng", is_staff=True, groups=["Field engineer"])
+    return {"site": site, "case": case, "dock": site.test_docks[(1, 2)]}
 
 
 @pytest.fixture
@@ -63,7 +96,8 @@ def celery_worker_process(celery_worker_session):
         active, reserved = inspector.active(), inspector.reserved()
         if active is None or reserved is None:
             return False
-        return not active.get(hostname) and not reserved.get(hostname) and broker.llen("celery") == 0
+        queued = sum(broker.llen(name) for name in celery_app.amqp.queues)
+        return not active.get(hostname) and not reserved.get(hostname) and queued == 0
 
     wait_until(idle, timeout=60, interval=0.2)
 

@@ -3,6 +3,7 @@
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from assets import services
 from assets.constants import CELL_BLOCKS_PER_CASE, FETS_PER_BOARD, MAX_DOCKS
@@ -39,7 +40,8 @@ class SiteFactory(factory.django.DjangoModelFactory):
         model = Site
 
     name = factory.Sequence(lambda n: f"Site {n:03d}")
-    pms_id = factory.Sequence(lambda n: f"PMS-{n:02d}-001")
+    # Never "-001": the tests name their own sites PMS-nn-001, and a sequence must not collide with them.
+    pms_id = factory.Sequence(lambda n: f"PMS-{n:02d}-090")
     location = "Chiang Mai, Thailand"
     time_zone = "Asia/Bangkok"
 
@@ -167,7 +169,9 @@ def build_site(*, cabinets=1, docks=MAX_DOCKS, cases=True, pms_id=None, user=Non
             site.test_docks[(cabinet_number, dock_number)] = dock
             if cases:
                 case = CaseFactory()
-                services.component_install(component=case, position=dock, user=user, at=at)
+                services.component_install(
+                    component=case, position=dock, user=user, at=at, confirm_incomplete=True
+                )
                 site.test_cases[(cabinet_number, dock_number)] = case
     return site
 
@@ -180,3 +184,48 @@ def case_parts():
         "fet_board": ComponentFactory(kind=Kind.FET_BOARD),
         "fets": ComponentFactory.create_batch(FETS_PER_BOARD, kind=Kind.FET),
     }
+
+
+class ReattributionFactory(factory.django.DjangoModelFactory):
+    """A re-attribution of ``installation``'s readings, running unless told otherwise; ``cases`` given."""
+
+    class Meta:
+        model = "telemetry.Reattribution"
+
+    installation = factory.SubFactory(InstallationFactory)
+    component = factory.LazyAttribute(lambda o: o.installation.component)
+    changed_at = factory.LazyAttribute(lambda o: o.installation.installed_at)
+    window_end = factory.LazyFunction(timezone.now)
+    next_start = factory.LazyAttribute(lambda o: o.changed_at)
+    updated_at = factory.LazyFunction(timezone.now)
+
+
+# --- Procurement (stock) -----------------------------------------------------------------------------------
+
+
+class SupplierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "stock.Supplier"
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Supplier {n:03d}")
+    contact = "sales@example.com"
+
+
+def placed_order(*, lines, reference="PO-2026-001", supplier=None, user=None):
+    """A placed purchase order with ``lines``, each a dict of purchase_order_line_add's arguments."""
+    from stock import services as stock_services
+
+    order = stock_services.purchase_order_create(
+        supplier=supplier or SupplierFactory(), reference=reference, user=user
+    )
+    for line in lines:
+        stock_services.purchase_order_line_add(order=order, user=user, **line)
+    return stock_services.purchase_order_place(order=order, user=user)
+
+
+def main_warehouse():
+    """The warehouse deliveries go into."""
+    from stock.models import StockLocation
+
+    return StockLocation.objects.get_or_create(kind="warehouse", name="Bangkok WH")[0]

@@ -1,5 +1,7 @@
 """The foundation is real: TimescaleDB, Redis, a Celery worker, and the served admin."""
 
+from pathlib import Path
+
 import pytest
 from django.db import connection
 
@@ -57,3 +59,15 @@ def test_every_beat_task_is_a_registered_task(settings):
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
 
     assert scheduled - set(app.tasks) == set()
+
+
+def test_no_template_comment_spans_lines():
+    """Django's {# #} comment ends at the line's end: one spread over lines would be shown on the page."""
+    root = Path(__file__).resolve().parent.parent / "templates"
+    spread = [
+        f"{path.relative_to(root)}:{number}"
+        for path in root.rglob("*.html")
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if line.count("{#") != line.count("#}")
+    ]
+    assert spread == []

@@ -71,8 +71,15 @@ def _batch_process_started(batch_id, companions):
         # In order of arrival: of a reading sent twice, the copy that came first is the one stored (the
         # staging path inserts in the order the lines were sent).
         batches.sort(key=lambda batch: batch.received_at)
+        # The commit does not wait for the WAL to reach the disk: the stored readings and the batch's outcome
+        # are one transaction, so a crash of PostgreSQL that loses it loses both, and the batch, left
+        # "processing", is stored again by the sweep. The raw body's landing is a synchronous commit, before
+        # the 202. Waiting for the flush here only queued the POSTs' own commits behind the worker's.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [settings.INGEST_LOCK_TIMEOUT])
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true), set_config('synchronous_commit', 'off', true)",
+                [settings.INGEST_LOCK_TIMEOUT],
+            )
         try:
             with transaction.atomic():
                 return _batches_ingest(batches)

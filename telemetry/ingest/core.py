@@ -3,7 +3,8 @@
 Decode each record (parts.py, with decode.py), resolve identities for all the payloads at once
 (resolve.py), COPY the valid rows into the hypertables as lines.py formats them (copy.py: a re-sent sample
 goes through a staging table and ``ON CONFLICT DO NOTHING`` instead, so it is counted as a duplicate, never
-stored twice), upsert the latest state and the open discrepancies, and quarantine what could not be stored.
+stored twice), upsert the latest state and the open discrepancies, note the minutes beat's rollup refresh has
+passed (rollups.py ``late_minutes``), and quarantine what could not be stored.
 """
 
 import gc
@@ -15,11 +16,12 @@ from django.db import connection, transaction
 from assets.models import Site
 from telemetry.ingest import decode
 from telemetry.ingest.copy import store_readings, upsert_discrepancies
-from telemetry.ingest.lines import device_lines, pack_lines
+from telemetry.ingest.lines import Sent, device_lines, pack_chunks, pms_records, row_chunks
 from telemetry.ingest.parts import Part, decode_parts
 from telemetry.ingest.resolve import DeviceResolver, PackResolver
 from telemetry.ingest.results import IngestResult
 from telemetry.models import DatasetKind, IngestBatch, QuarantinedRecord
+from telemetry.rollups import late_minutes, late_minutes_note
 
 
 def ingest_payload(
@@ -53,27 +55,25 @@ def ingest_parts(parts, *, quarantine):
         cursor = django_cursor.cursor
         decoded = decode_parts(parts)
         if decoded.pms:
-            sightings = {}
-            resolver = PackResolver(
-                {valid.record.pack.id for group in decoded.pms for valid in group.records}
-            )
-            rows = pack_lines(decoded, resolver, sightings)
-            store_readings(cursor, DatasetKind.PMS, rows, parts, received, stored)
-            upsert_discrepancies(cursor, sightings)
+            _store_packs(cursor, decoded, parts, received, stored)
         for kind, groups in decoded.devices.items():
             if groups:
-                resolver = DeviceResolver(kind, {group.dataset.device_id for group in groups})
-                rows = device_lines(decoded, kind, resolver)
-                store_readings(cursor, kind, rows, parts, received, stored)
+                resolver, sent = DeviceResolver(kind, {group.dataset.device_id for group in groups}), Sent()
+                chunks = row_chunks(device_lines(decoded, kind, resolver), sent)
+                store_readings(cursor, kind, chunks, sent, parts, received, stored)
         results = [
             IngestResult(
                 stored=stored[part.index],
                 duplicate=received[part.index] - stored[part.index],
                 rejections=decoded.rejections[part.index],
                 times=decoded.times[part.index],
+                late_minutes=late_minutes(times=decoded.times[part.index]) if stored[part.index] else set(),
             )
             for part in parts
         ]
+        late = set().union(*(result.late_minutes for result in results))
+        if late:
+            late_minutes_note(minutes=late)
         if quarantine:
             QuarantinedRecord.objects.bulk_create(
                 QuarantinedRecord(batch_id=part.batch_id, **vars(rejection))
@@ -81,6 +81,29 @@ def ingest_parts(parts, *, quarantine):
                 for rejection in result.rejections
             )
     return results
+
+
+def _store_packs(cursor, decoded, parts, received, stored):
+    """The pack rows in one COPY with the packs the resolver's cache holds, then, if any, in a second one
+    with those it had to load for the records the first one deferred: a gateway's packs are in the cache
+    after its first payload, so finding its pack ids before the COPY (a pass over every record) is spared."""
+    resolver, deferred, sightings = PackResolver(), [], {}
+    for records in (pms_records(decoded), deferred):
+        if records is deferred:
+            if not deferred:
+                break
+            resolver.load({record.pack.id for _, _, _, record, _, _ in deferred})
+        seen, sent = {}, Sent()
+        chunks = pack_chunks(
+            decoded, iter(records), resolver, seen, sent, None if records is deferred else deferred
+        )
+        store_readings(cursor, DatasetKind.PMS, chunks, sent, parts, received, stored, seen)
+        for key, sighting in seen.items():  # each COPY keeps the times of its own readings stored
+            if key in sightings:
+                sightings[key].moments += sighting.moments
+            else:
+                sightings[key] = sighting
+    upsert_discrepancies(cursor, sightings)
 
 
 @contextmanager

@@ -31,7 +31,14 @@ from assets.constants import (
     PACK_TEMPS,
     PV_INPUTS,
 )
-from telemetry.ingest.errors import DecodeError, explain, explain_decoding, record_place, shown
+from telemetry.ingest.errors import (
+    DecodeError,
+    explain,
+    explain_decoding,
+    is_invalid_utf8,
+    record_place,
+    shown,
+)
 from telemetry.ingest.repeated_keys import refuse_repeated_keys
 from telemetry.models import DatasetKind
 
@@ -128,10 +135,10 @@ def decode_envelope(raw):
         envelope = _envelope_decoder.decode(raw)
     except msgspec.ValidationError as error:
         raise DecodeError(explain(error, "")) from None
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        if is_invalid_utf8(error):
+            raise DecodeError(_invalid_utf8_place(raw)) from None
         raise DecodeError(f"body: malformed JSON: {error}") from None
-    except UnicodeDecodeError:
-        raise DecodeError(_invalid_utf8_place(raw)) from None
     except RecursionError:
         raise DecodeError("body: JSON nested too deeply (the limit is about 1,000 levels)") from None
     for index, dataset in enumerate(envelope.datasets):
@@ -146,7 +153,10 @@ def decode_envelope(raw):
 
 
 def decode_pms_record(raw, dataset_index, record_index):
-    record = _decode(_pms_decoder, raw, dataset_index, record_index)
+    try:  # _decode, inline: this runs for every pack reading
+        record = _pms_decoder.decode(raw)
+    except (ValueError, OverflowError, RecursionError) as error:
+        raise DecodeError(explain_decoding(error, raw, record_place(dataset_index, record_index))) from None
     pack = record.pack
     cell, fet = pack.cell, pack.fet
     if len(pack.temp) != PACK_TEMPS or len(cell.volts) != CELLS or len(fet.temp) != FETS:

@@ -23,14 +23,22 @@ def explain(error, prefix):
     return f"{place}: {message[:1].lower()}{message[1:]}"
 
 
+def is_invalid_utf8(error):
+    """msgspec before 0.23 raises UnicodeDecodeError for bytes that are not UTF-8; 0.23 and later raise
+    DecodeError("Invalid UTF-8 encoded string")."""
+    return isinstance(error, UnicodeDecodeError) or (
+        isinstance(error, msgspec.DecodeError) and "invalid utf-8" in str(error).lower()
+    )
+
+
 def explain_decoding(error, raw, place):
     if isinstance(error, msgspec.ValidationError):
         return explain(error, place)
+    if is_invalid_utf8(error):
+        return f"{_place_of_invalid_utf8(raw, place)}: not valid UTF-8 text"
     if isinstance(error, msgspec.DecodeError):
         message = str(error).removeprefix("JSON is malformed: ")
         return f"{place}: malformed JSON: {message[:1].lower()}{message[1:]}"
-    if isinstance(error, UnicodeDecodeError):
-        return f"{_place_of_invalid_utf8(raw, place)}: not valid UTF-8 text"
     if isinstance(error, RecursionError):
         return f"{place}: nested too deeply"
     return f"{place}: {error}"

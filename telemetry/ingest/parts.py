@@ -1,5 +1,8 @@
 """The payloads of an ingest ("parts"), decoded record by record: the records that pass validation, grouped
-per dataset and kind, and the rejection of each one that does not."""
+per dataset and kind, and the rejection of each one that does not.
+
+PMS records are only grouped here: lines.pack_chunks decodes them while the COPY sends their rows, so that
+PostgreSQL parses one chunk while Python decodes the next."""
 
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -15,8 +18,8 @@ from telemetry.models import DatasetKind
 
 def decode_parts(parts):
     """Decode and validate every record of ``parts``; the PMS datasets' sites are looked up at once."""
-    decoded = Decoded(len(parts))
     parse_time = TimeParser()
+    decoded = Decoded(len(parts), parse_time)
     pms_ids = {
         dataset.pms.id for part in parts for _, dataset, _ in part.datasets() if dataset.pms is not None
     }
@@ -73,25 +76,28 @@ class ValidRecord:
 
 class RecordGroup(NamedTuple):
     """The valid records of one dataset of a part; ``site_id`` is the PMS dataset's site (None for devices,
-    which are placed reading by reading)."""
+    which are placed reading by reading). A PMS group has its (record index, raw record) pairs instead, in
+    ``raw_records``, an iterable read once: lines.pack_chunks decodes them."""
 
     part: Part
     dataset: decode.Dataset
     dataset_index: int
     site_id: int | None
     records: list[ValidRecord]
+    raw_records: object = None
 
 
 @dataclass
 class Decoded:
     """The record groups that passed validation, per kind, before identities are resolved; the rejections
-    of each part."""
+    of each part; the parser of their times (one ``now`` for the whole ingest)."""
 
     parts: int
+    parse_time: TimeParser
     pms: list[RecordGroup] = field(default_factory=list)
     devices: dict = field(default_factory=lambda: {DatasetKind.MPPT: [], DatasetKind.INVERTER: []})
     rejections: list = field(init=False)
-    times: list = field(init=False)  # the set of each part's valid records' times
+    times: list = field(init=False)  # the set of each part's valid records' times (PMS: once decoded)
 
     def __post_init__(self):
         self.rejections = [[] for _ in range(self.parts)]
@@ -119,19 +125,17 @@ def _decode_part(decoded, part, pms_sites, parse_time):
             if problem:
                 for record_index, raw in raw_records:
                     decoded.reject(group, record_index, raw, problem)
-                continue
-        decode_record = decode.decode_pms_record if is_pms else decode.decode_device_record
+            else:
+                decoded.pms.append(group._replace(raw_records=raw_records))
+            continue
         records = group.records
         for record_index, raw in raw_records:
             try:
-                record = decode_record(raw, dataset_index, record_index)
+                record = decode.decode_device_record(raw, dataset_index, record_index)
                 moment, stamp = parse_time(record.time_local, dataset_index, record_index)
             except decode.DecodeError as error:
                 decoded.reject(group, record_index, raw, str(error))
                 continue
             records.append(ValidRecord(record_index, raw, record, moment, stamp))
         decoded.times[part.index].update(valid.moment for valid in records)
-        if is_pms:
-            decoded.pms.append(group)
-        else:
-            decoded.devices[kind].append(group)
+        decoded.devices[kind].append(group)

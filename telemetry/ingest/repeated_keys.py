@@ -7,6 +7,7 @@ and spaces before colons): three such scans measured +65 % of the record's decod
 """
 
 import json
+import re
 from collections import Counter
 
 from telemetry.ingest.errors import DecodeError
@@ -21,18 +22,50 @@ def refuse_repeated_keys(raw, envelope):
 
 
 def _may_repeat_a_key(raw, envelope):
-    """False when the envelope's keys cannot be repeated: no backslash (a key could be spelt with \\u escapes)
-    and each key occurs as often as the decoded envelope explains. A few bytes.count calls (~80 µs for a
-    48-pack sample), where a full parse of the body for its keys costs more than the rest of the endpoint."""
-    datasets = envelope.datasets
-    pms_records = sum(len(dataset.data) for dataset in datasets if dataset.pms is not None)
+    """False when the keys that matter cannot be repeated: one regex pass over the body (27 ms for 11 MB of
+    pack records, against 37 for a count of each key; a full parse of the body for its keys costs more than
+    the rest of the endpoint).
+
+    With no backslash (a key could be spelt with \\u escapes), each key of the body is a literal string,
+    and a key's opening quote follows "{", "," or a space, so the regex finds every one. The decoded
+    envelope has at least one "datasets" key and, per dataset, a "data" key and the key of its kind: with
+    exactly that many ``"data...`` and kind keys in the whole body, none is repeated, and each kind key found
+    is a dataset's, whose device reference (a small object) is then parsed to count its own keys."""
+    if b"\\" in raw:
+        return True
+    datasets = len(envelope.datasets)
+    kinds, data = [], 0
+    for match in _KEYS.finditer(raw):
+        if match.group() == b'"data':
+            data += 1
+        else:
+            kinds.append(match.end())
     return (
-        b"\\" in raw
-        or raw.count(b'"datasets"') != 1
-        or raw.count(b'"data"') != len(datasets)
-        or raw.count(b'"pms"') + raw.count(b'"mppt"') + raw.count(b'"inverter"') != len(datasets)
-        or raw.count(b'"id"') != len(datasets) + pms_records  # each pack has one id
+        data != 1 + datasets
+        or len(kinds) != datasets
+        or any(_reference_may_repeat_a_key(raw, end) for end in kinds)
     )
+
+
+_KEYS = re.compile(rb'"(?:data|pms"|mppt"|inverter")')  # "data" and "datasets" alike
+_REFERENCE_BYTES = 1024  # a device reference is an id of up to 64 characters: longer ones take the full parse
+_JSON_SPACE = " \t\n\r"
+_pairs_decoder = json.JSONDecoder(object_pairs_hook=list, parse_int=len, parse_float=len, parse_constant=len)
+
+
+def _reference_may_repeat_a_key(raw, end):
+    """Whether the object after the key ending at ``end`` of ``raw`` may repeat a key: True unless it is
+    parsed, whole, from the next _REFERENCE_BYTES bytes with each key once."""
+    text = raw[end : end + _REFERENCE_BYTES].decode("utf-8", "replace")
+    colon = text.find(":")
+    start = len(text) - len(text[colon + 1 :].lstrip(_JSON_SPACE))
+    if colon < 0 or text[:colon].strip(_JSON_SPACE) or not text.startswith("{", start):
+        return True
+    try:
+        pairs, _ = _pairs_decoder.raw_decode(text, start)
+    except (ValueError, RecursionError):
+        return True
+    return len({name for name, _ in pairs}) != len(pairs)
 
 
 def _refuse_repeated_keys(raw):

@@ -2,7 +2,8 @@
 
 What resolution reads from the master data is cached per process (and thread) under the master data's
 version (assets migration 0005): each payload reads the version, one cheap query, and drops the cache when
-it has changed, so a swap or a move is honoured by every reading ingested after it commits. Pack ids are
+it has changed, so a swap or a move is honoured by every reading ingested after it commits; readings stored
+before then are corrected by the re-attribution the change queues (telemetry/reattribution.py). Pack ids are
 cached with every installation of their case (all time, not just the payload's span), so the samples a
 gateway sends every few seconds hit the cache; a payload with new pack ids loads only those, in two queries.
 """
@@ -28,7 +29,7 @@ class Span:
         return self.start <= moment and (self.end is None or moment < self.end)
 
 
-def _value_at(spans, moment):
+def value_at(spans, moment):
     for span in spans:
         if span.covers(moment):
             return span.value
@@ -42,7 +43,7 @@ class _MasterDataCache(threading.local):
     def _empty(self, *, version):
         self.version = version
         self.sites = {}  # PMS id -> site id, or None: no such site
-        self.packs = {}  # pack id -> case id (a Case id), [Span(value=case id)] (a board id), or None
+        self.packs = {}  # pack id -> case id (a Case id), Board (a board id), or None
         self.positions = {}  # case id -> [Span(value=(site id, PMS dock))]
         self.devices = {}  # kind -> {device id -> component id, or None: no such device}
         self.device_sites = {}  # MPPT / inverter component id -> [Span(value=site id)]
@@ -100,6 +101,14 @@ WHERE in_dock.component_id = ANY(%(case_ids)s) AND in_dock.position_kind = %(cas
 """
 
 
+@dataclass(frozen=True)
+class Board:
+    """An acquisition board known by its id: its component id and the cases it sat in."""
+
+    id: int
+    spans: list  # [Span(value=case id)]
+
+
 def _load_packs(cache, pack_ids):
     kinds = {"case": Kind.CASE.value, "board": Kind.ACQ_BOARD.value}
     cases, boards = {}, {}
@@ -109,18 +118,22 @@ def _load_packs(cache, pack_ids):
             if kind == Kind.CASE:
                 cases[serial] = component_id
                 continue
-            spans = boards.setdefault(serial, [])  # a board never installed is known, in no case
+            board = boards.setdefault(serial, Board(component_id, []))  # never installed: in no case
             if start is not None:
-                spans.append(Span(start, end, case_id))
+                board.spans.append(Span(start, end, case_id))
     for pack_id in pack_ids:
         cache.packs[pack_id] = cases.get(pack_id, boards.get(pack_id))
-    case_ids = set(cases.values()) | {span.value for spans in boards.values() for span in spans}
+    case_ids = set(cases.values()) | {span.value for board in boards.values() for span in board.spans}
     _load_positions(cache, case_ids - cache.positions.keys())
 
 
 def _load_positions(cache, case_ids):
-    if not case_ids:
-        return
+    if case_ids:
+        cache.positions.update(recorded_positions(case_ids))
+
+
+def recorded_positions(case_ids):
+    """{case id: [Span(value=(site id, PMS-wide dock))]}: where the installation records put each case."""
     kinds = {"case": Kind.CASE.value, "busbar": Kind.BUSBAR.value, "cabinet": Kind.CABINET.value}
     positions = {case_id: [] for case_id in case_ids}
     with connection.cursor() as cursor:
@@ -128,41 +141,36 @@ def _load_positions(cache, case_ids):
         for case_id, start, end, site_id, cabinet_number, dock_number in cursor.fetchall():
             value = (site_id, pms_dock_number(cabinet_number, dock_number))
             positions[case_id].append(Span(start, end, value))
-    cache.positions.update(positions)
+    return positions
 
 
 class PackResolver:
     """Pack id -> case at a time, and where the installation records put that case at a time."""
 
-    def __init__(self, pack_ids):
-        cache = _cache.current()
-        missing = set(pack_ids) - cache.packs.keys()
+    def __init__(self, pack_ids=()):
+        self._cache = _cache.current()
+        self.packs = self._cache.packs  # those not loaded yet are not among its keys
+        self.positions = self._cache.positions  # case id -> [Span(value=(site id, PMS-wide dock))]
+        self.load(pack_ids)
+
+    def load(self, pack_ids):
+        """Load those of ``pack_ids`` the cache does not hold yet (two queries)."""
+        missing = set(pack_ids) - self.packs.keys()
         if missing:
-            _load_packs(cache, missing)
-        self.packs = cache.packs
-        self.positions = cache.positions
-        self._last_span = {}  # case id -> the span that answered last: consecutive samples share it
+            _load_packs(self._cache, missing)
 
     def case_at(self, pack_id, moment):
-        """(case id, None) or (None, the reason it cannot be resolved)."""
+        """(case id, the board's component id or None for a Case id, None), or (None, None, the reason it
+        cannot be resolved)."""
         found = self.packs.get(pack_id)
         if found is None:
-            return None, f"{pack_id!r} is neither a known Case id nor a known acquisition board id"
-        if not isinstance(found, list):
-            return found, None
-        case_id = _value_at(found, moment)
+            return None, None, f"{pack_id!r} is neither a known Case id nor a known acquisition board id"
+        if not isinstance(found, Board):
+            return found, None, None
+        case_id = value_at(found.spans, moment)
         if case_id is None:
-            return None, f"acquisition board {pack_id!r} was not in any case at {moment.isoformat()}"
-        return case_id, None
-
-    def recorded_position_at(self, case_id, moment):
-        """(site id, PMS-wide dock) the installation records give for the case at ``moment``, or None."""
-        span = self._last_span.get(case_id)
-        if span is not None and span.start <= moment and (span.end is None or moment < span.end):
-            return span.value
-        span = next((span for span in self.positions.get(case_id, ()) if span.covers(moment)), None)
-        self._last_span[case_id] = span
-        return span.value if span else None
+            return None, None, f"acquisition board {pack_id!r} was not in any case at {moment.isoformat()}"
+        return case_id, found.id, None
 
 
 DEVICES_SQL = """
@@ -198,4 +206,4 @@ class DeviceResolver:
         self.sites = cache.device_sites
 
     def site_at(self, component_id, moment):
-        return _value_at(self.sites.get(component_id, ()), moment)
+        return value_at(self.sites.get(component_id, ()), moment)

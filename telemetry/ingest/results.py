@@ -20,7 +20,8 @@ class IngestResult:
     stored: int = 0
     duplicate: int = 0
     rejections: list[Rejection] = field(default_factory=list)
-    times: set[datetime] = field(default_factory=set)  # of the valid records, for the rollups to refresh
+    times: set[datetime] = field(default_factory=set)  # of the valid records
+    late_minutes: set[datetime] = field(default_factory=set)  # noted as due for the late rollups' refresh
 
     @property
     def quarantined(self):
@@ -39,6 +40,7 @@ class IngestResult:
         self.duplicate += other.duplicate
         self.rejections += other.rejections
         self.times |= other.times
+        self.late_minutes |= other.late_minutes
 
 
 def rejection(dataset, dataset_index, record_index, raw, reason):

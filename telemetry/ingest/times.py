@@ -28,12 +28,12 @@ class TimeParser:
         self._retention = timedelta(days=settings.TELEMETRY_RAW_RETENTION_DAYS)
         self._oldest = self._now - self._retention
         self._newest = self._now + settings.TELEMETRY_MAX_FUTURE
-        self._seen = {}
+        self.seen = {}  # text -> what __call__ returned: callers may look there first
 
     def __call__(self, text, dataset_index, record_index):
-        parsed = self._seen.get(text)
+        parsed = self.seen.get(text)
         if parsed is None:
-            parsed = self._seen[text] = self._parse(
+            parsed = self.seen[text] = self._parse(
                 text, f"{record_place(dataset_index, record_index)}.time_local"
             )
         return parsed

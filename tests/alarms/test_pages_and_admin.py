@@ -23,7 +23,7 @@ def test_every_role_sees_the_active_alarms_with_site_local_times(client, site, r
 
     assert active.message in page
     assert cleared.message not in page
-    assert "2026-11-25 15:00 +0700" in page  # raised at 08:00:30 UTC, shown in Asia/Bangkok
+    assert "2026-11-25 15:00 +07" in page  # raised at 08:00:30 UTC, shown in Asia/Bangkok
     assert ("Acknowledge</button>" in page) == (role != "Warehouse")
 
 
@@ -36,6 +36,24 @@ def test_the_list_filters_cleared_alarms_of_one_site(client, site):
 
     assert cleared.message in page
     assert active.message not in page
+
+
+def test_the_filters_are_labelled_with_plain_any_choices_and_filter_by_acknowledgement(client, site):
+    waiting = raised_alarm(site, site.cases[0])
+    seen = raised_alarm(site, site.cases[1], kind=AlarmKind.FET_OPEN)
+    seen.acknowledged_at = seen.raised_at
+    seen.save()
+    client.force_login(UserFactory(groups=["Manager"]))
+    page = client.get(reverse("alarms:list")).content.decode()
+    for label in ["Site", "State", "Severity", "Alarm", "Acknowledgement"]:
+        assert f">{label}</label>" in page
+    for choice in ["All sites", "Any severity", "Any alarm", "Acknowledged or not"]:
+        assert f'<option value="" selected>{choice}</option>' in page
+    assert "---------" not in page and "Unknown" not in page
+    page = client.get(reverse("alarms:list"), {"acknowledged": "no"}).content.decode()
+    assert waiting.message in page and seen.message not in page
+    page = client.get(reverse("alarms:list"), {"acknowledged": "yes"}).content.decode()
+    assert seen.message in page and waiting.message not in page
 
 
 def test_a_bad_filter_value_is_explained_not_a_500(client, site):

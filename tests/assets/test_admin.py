@@ -5,7 +5,14 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
 from assets import services
 from assets.models import Component, ComponentEvent, Installation, Kind, Position, Site, Status
-from tests.factories import BusbarFactory, CaseFactory, ComponentFactory, UserFactory, build_site
+from tests.factories import (
+    BusbarFactory,
+    CaseFactory,
+    ComponentFactory,
+    UserFactory,
+    build_site,
+    main_warehouse,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -38,11 +45,13 @@ def test_receive_shipment_creates_components_in_stock_with_history(client, wareh
 
     ComponentFactory(kind=Kind.CELL_BLOCK)
 
-    response = client.post(RECEIVE_URL, {**SHIPMENT, "serials": serials}, follow=True)
+    response = client.post(
+        RECEIVE_URL, {**SHIPMENT, "location": main_warehouse().pk, "serials": serials}, follow=True
+    )
 
     assert response.redirect_chain[0][1] == 302
     assert [c.serial for c in response.context["cl"].result_list] == ["A5001", "A5002", "A5003"]
-    assert "Received 3 components into stock." in [str(m) for m in response.context["messages"]]
+    assert "Received 3 acquisition boards into Bangkok WH." in [str(m) for m in response.context["messages"]]
     boards = Component.objects.filter(kind=Kind.ACQ_BOARD).order_by("serial")
     assert [(b.serial, b.configured_id, b.status) for b in boards] == [
         ("A5001", "0241", Status.IN_STOCK),
@@ -63,7 +72,7 @@ def test_receive_shipment_creates_components_in_stock_with_history(client, wareh
 def test_receive_shipment_reports_bad_lines_creates_nothing_and_keeps_the_input(client, warehouse):
     serials = "A6001\nbad serial!\nA6002\nA6001\n"
 
-    response = client.post(RECEIVE_URL, {**SHIPMENT, "serials": serials})
+    response = client.post(RECEIVE_URL, {**SHIPMENT, "location": main_warehouse().pk, "serials": serials})
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -77,7 +86,9 @@ def test_receive_shipment_reports_bad_lines_creates_nothing_and_keeps_the_input(
 def test_receive_shipment_of_a_known_serial_creates_none_of_them(client, warehouse):
     ComponentFactory(kind=Kind.ACQ_BOARD, serial="A7002")
 
-    response = client.post(RECEIVE_URL, {**SHIPMENT, "serials": "A7001\nA7002\n"})
+    response = client.post(
+        RECEIVE_URL, {**SHIPMENT, "location": main_warehouse().pk, "serials": "A7001\nA7002\n"}
+    )
 
     assert response.status_code == 200
     assert "Acquisition board A7002 already exists (in stock)." in response.content.decode()
@@ -85,7 +96,9 @@ def test_receive_shipment_of_a_known_serial_creates_none_of_them(client, warehou
 
 
 def test_receive_busbars_needs_their_dock_count(client, warehouse):
-    response = client.post(RECEIVE_URL, {**SHIPMENT, "kind": "busbar", "serials": "BB-1\n"})
+    response = client.post(
+        RECEIVE_URL, {**SHIPMENT, "location": main_warehouse().pk, "kind": "busbar", "serials": "BB-1\n"}
+    )
 
     assert response.status_code == 200
     assert response.context["form"].errors == {
@@ -93,7 +106,16 @@ def test_receive_busbars_needs_their_dock_count(client, warehouse):
     }
     assert not Component.objects.exists()
 
-    client.post(RECEIVE_URL, {**SHIPMENT, "kind": "busbar", "dock_count": "8", "serials": "BB-1\n"})
+    client.post(
+        RECEIVE_URL,
+        {
+            **SHIPMENT,
+            "location": main_warehouse().pk,
+            "kind": "busbar",
+            "dock_count": "8",
+            "serials": "BB-1\n",
+        },
+    )
     busbar = Component.objects.get(serial="BB-1")
     assert Position.objects.filter(parent=busbar, kind=Kind.CASE).count() == 8
 
@@ -114,7 +136,13 @@ def _assembled_case():
 def test_case_page_shows_the_case_as_a_tree_with_its_history(client, warehouse):
     site = build_site(cabinets=1, docks=4, cases=False, pms_id="PMS-03-001")
     case = _assembled_case()
-    services.component_install(component=case, position=site.test_docks[(1, 2)], user=warehouse, reason="new")
+    services.component_install(
+        confirm_incomplete=True,
+        component=case,
+        position=site.test_docks[(1, 2)],
+        user=warehouse,
+        reason="new",
+    )
 
     response = client.get(f"/admin/assets/case/{case.pk}/change/")
 
@@ -133,7 +161,7 @@ def test_case_page_shows_the_case_as_a_tree_with_its_history(client, warehouse):
         ("FET 2", "FET-2"),
     ]
     page = response.content.decode()
-    assert "Installed at PMS-03-001 cabinet 1 dock 2." in page
+    assert "Installed at PMS-03-001 C1-D2." in page
     assert "Cell block 14" in page and "CB-14" in page
     assert "installation history" in page.lower()
     assert page.count("<h2>Contents</h2>") == 1
@@ -219,7 +247,7 @@ def test_status_action_sets_status_with_reason_and_reports_installed_ones(client
     event = ComponentEvent.objects.get(component=spare, type=ComponentEvent.Type.STATUS_CHANGED)
     assert (event.user, event.reason) == (warehouse, "dropped")
     shown = [str(message) for message in done.context["messages"]]
-    assert "Status set on 1 components." in shown
+    assert "Status set on 1 component." in shown
     assert any(f"Case {installed.serial} is installed at" in message for message in shown)
 
 
@@ -389,3 +417,56 @@ def test_case_pages_show_only_cases(client, warehouse):
     assert list(listed) == [case]
     assert client.get(f"/admin/assets/component/{busbar.pk}/change/").status_code == 200
     assert client.get(f"/admin/assets/case/{busbar.pk}/change/").status_code == 302
+
+
+def test_installation_list_names_each_dock_as_the_pages_do(client, warehouse):
+    site = build_site(cabinets=2, docks=4, pms_id="PMS-05-001")
+    page = client.get("/admin/assets/installation/", {"component_kind": "case"}).content.decode()
+    assert "PMS-05-001 C2-D4" in page and "PMS-05-001 C1-D1" in page
+    assert len(site.test_cases) == page.count("PMS-05-001 C")
+
+
+def test_receiving_starts_with_the_kind_and_then_shows_only_its_fields(client, warehouse):
+    choose = client.get(RECEIVE_URL).content.decode()
+    assert '<a href="?kind=case">Case</a>' in choose
+    assert '<a href="?kind=busbar">Busbar</a>' in choose
+
+    case_form = client.get(f"{RECEIVE_URL}?kind=case")
+    busbar_form = client.get(f"{RECEIVE_URL}?kind=busbar")
+    controller_form = client.get(f"{RECEIVE_URL}?kind=controller")
+
+    assert "Receive a shipment of cases" in case_form.content.decode()
+    assert "dock_count" not in case_form.context["form"].fields
+    assert "controller_type" not in case_form.context["form"].fields
+    assert "dock_count" in busbar_form.context["form"].fields
+    assert "controller_type" in controller_form.context["form"].fields
+    page = case_form.content.decode()
+    assert 'type="date" name="received_on"' in page
+    assert "YYYY-MM-DD. Default: today." in page
+
+
+@pytest.mark.parametrize(
+    ("serials", "message"),
+    [
+        ("C-1\n", "Received 1 case into Bangkok WH."),
+        ("C-1\nC-2\nC-3\nC-4\nC-5\n", "Received 5 cases into Bangkok WH."),
+    ],
+)
+def test_receiving_says_how_many_of_what_in_words(client, warehouse, serials, message):
+    shipment = {**SHIPMENT, "location": main_warehouse().pk, "kind": "case", "serials": serials}
+    del shipment["dock_count"], shipment["controller_type"]
+
+    response = client.post(RECEIVE_URL, shipment, follow=True)
+
+    assert [str(m) for m in response.context["messages"]] == [message]
+
+
+def test_the_change_pages_of_a_case_and_a_site_link_to_their_pages(client, warehouse):
+    site = build_site(cabinets=1, docks=4)
+    case = site.test_cases[(1, 1)]
+
+    case_page = client.get(f"/admin/assets/case/{case.pk}/change/").content.decode()
+    site_page = client.get(f"/admin/assets/site/{site.pk}/change/").content.decode()
+
+    assert f'href="/cases/{case.serial}/" class="viewsitelink">View on site</a>' in case_page
+    assert f'href="/sites/{site.pk}/" class="viewsitelink">View on site</a>' in site_page

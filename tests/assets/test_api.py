@@ -11,9 +11,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from assets import services
-from assets.models import Component, ComponentEvent, Installation, Kind, Status
+from assets.models import ComponentEvent, Installation, Kind, Status
 from pms_site.drf import exception_handler
 from tests.factories import (
+    AcqBoardFactory,
     BusbarFactory,
     CaseFactory,
     ComponentFactory,
@@ -56,7 +57,7 @@ def test_cases_list_shows_where_each_case_is_now_and_filters_by_site(api, site):
     assert rows[case.serial]["location"] == {
         "site": site.pk,
         "pms_id": "PMS-07-001",
-        "place": "PMS-07-001 cabinet 2 dock 3",
+        "place": "PMS-07-001 C2-D3",
         "position": site.test_docks[(2, 3)].pk,
         "pms_dock": 15,
     }
@@ -101,6 +102,7 @@ def test_installations_active_at_a_time_answer_what_was_in_a_dock_across_swaps(a
     first, second, third = site.test_cases[(1, 2)], CaseFactory(), CaseFactory()
     for old, new, hours_ago in ((first, second, 2), (second, third, 1)):
         services.component_swap(
+            confirm_incomplete=True,
             position=dock,
             old_component=old,
             new_component=new,
@@ -133,7 +135,13 @@ def test_install_by_serial_into_a_position_records_the_token_user_in_history(api
 
     response = api.post(
         "/api/v1/installations/install/",
-        {"serial": "0241", "position": dock.pk, "reason": "commissioning", "note": "torque checked"},
+        {
+            "serial": "0241",
+            "position": dock.pk,
+            "reason": "commissioning",
+            "note": "torque checked",
+            "confirm_incomplete": True,
+        },
         format="json",
     )
 
@@ -176,7 +184,7 @@ def test_install_by_busbar_and_dock_number(api):
 
     response = api.post(
         "/api/v1/installations/install/",
-        {"component": case.pk, "parent": busbar.pk, "number": 6},
+        {"component": case.pk, "parent": busbar.pk, "number": 6, "confirm_incomplete": True},
         format="json",
     )
 
@@ -225,25 +233,30 @@ def test_install_into_an_occupied_dock_names_the_place(api, site):
     assert response.status_code == 400
     occupant = site.test_cases[(1, 1)].serial
     assert response.json()["position"] == [
-        f"PMS-07-001 cabinet 1 dock 1 holds Case {occupant}; remove or swap it first."
+        f"PMS-07-001 C1-D1 holds Case {occupant}; remove or swap it first."
     ]
 
 
 def test_swap_closes_the_old_installation_and_opens_the_new_one(api, site):
     dock, old = site.test_docks[(2, 1)], site.test_cases[(2, 1)]
     new = CaseFactory()
+    swap = {
+        "position": dock.pk,
+        "old_serial": old.serial,
+        "new_serial": new.serial,
+        "reason": "cell fault",
+        "old_component_status": "faulty",
+    }
 
-    response = api.post(
-        "/api/v1/installations/swap/",
-        {
-            "position": dock.pk,
-            "old_serial": old.serial,
-            "new_serial": new.serial,
-            "reason": "cell fault",
-            "old_component_status": "faulty",
-        },
-        format="json",
-    )
+    refused = api.post("/api/v1/installations/swap/", swap, format="json")
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "confirm_incomplete": [
+            f"Case {new.serial} lacks 14 of 14 cell blocks, its acquisition board and its FET board. "
+            "Confirm “install incomplete case” to install it as it is."
+        ]
+    }
+    response = api.post("/api/v1/installations/swap/", {**swap, "confirm_incomplete": True}, format="json")
 
     assert response.status_code == 201, response.json()
     assert response.json()["component"] == new.pk
@@ -347,59 +360,6 @@ def test_set_status_records_an_event_and_refuses_installed_components(api, engin
     )
 
 
-def test_receive_creates_components_with_configured_ids(api):
-    warehouse = APIClient()
-    warehouse.force_authenticate(UserFactory(groups=["Warehouse"]))
-
-    response = warehouse.post(
-        "/api/v1/components/receive/",
-        {
-            "kind": "acq_board",
-            "serials": ["A9001", "A9002"],
-            "configured_ids": {"A9001": "0241"},
-            "supplier": "Board House",
-            "purchase_order": "PO-77",
-            "cost": "12.50",
-        },
-        format="json",
-    )
-
-    assert response.status_code == 201, response.json()
-    boards = Component.objects.filter(kind=Kind.ACQ_BOARD).order_by("serial")
-    assert [(b.serial, b.configured_id, b.status, b.supplier) for b in boards] == [
-        ("A9001", "0241", Status.IN_STOCK, "Board House"),
-        ("A9002", "", Status.IN_STOCK, "Board House"),
-    ]
-
-
-def test_receive_with_a_known_serial_creates_nothing(api):
-    ComponentFactory(kind=Kind.BUSBAR, serial="BB-1")
-    warehouse = APIClient()
-    warehouse.force_authenticate(UserFactory(groups=["Warehouse"]))
-
-    response = warehouse.post(
-        "/api/v1/components/receive/",
-        {"kind": "busbar", "serials": ["BB-2", "BB-1"], "dock_count": 12},
-        format="json",
-    )
-
-    assert response.status_code == 400
-    assert response.json() == {"serials": ["Busbar BB-1 already exists (in stock)."]}
-    assert not Component.objects.filter(serial="BB-2").exists()
-
-
-def test_receive_a_busbar_without_dock_count_names_the_field(api):
-    warehouse = APIClient()
-    warehouse.force_authenticate(UserFactory(groups=["Warehouse"]))
-
-    response = warehouse.post(
-        "/api/v1/components/receive/", {"kind": "busbar", "serials": ["BB-9"]}, format="json"
-    )
-
-    assert response.status_code == 400
-    assert list(response.json()) == ["dock_count"]
-
-
 def test_unknown_detail_id_is_a_json_404(api):
     response = api.get("/api/v1/components/999999/")
 
@@ -434,6 +394,85 @@ def test_asset_api_schema_is_valid_and_generates_without_warnings(capsys):
 
     validate_schema(schema)
     assert not GENERATOR_STATS, capsys.readouterr().err
-    assert {"/installations/install/", "/installations/remove/", "/components/receive/"} <= set(
-        schema["paths"]
+    assert {"/installations/install/", "/installations/remove/"} <= set(schema["paths"])
+    # Components are received by the stock API, into a stock location (tests/stock/test_api.py).
+    assert "/components/receive/" not in schema["paths"]
+
+
+def test_as_of_answers_what_was_in_a_dock_where_a_case_was_and_which_case_held_a_board(api, engineer):
+    now = timezone.now()
+    site = build_site(cabinets=2, docks=4, pms_id="PMS-08-001", at=now - timedelta(hours=3))
+    dock, first, second = site.test_docks[(2, 3)], site.test_cases[(2, 3)], CaseFactory()
+    board = AcqBoardFactory()
+    services.component_install(
+        confirm_incomplete=True,
+        component=board,
+        position=services.child_position_get(parent=second, kind=Kind.ACQ_BOARD),
+        user=None,
+        at=now - timedelta(hours=3),
     )
+    swap = services.component_swap(
+        confirm_incomplete=True,
+        position=dock,
+        old_component=first,
+        new_component=second,
+        user=engineer,
+        reason="cell fault",
+        old_component_status=Status.FAULTY,
+        at=now - timedelta(hours=1),
+    )
+
+    def ask(what, **query):
+        response = api.get(f"/api/v1/as-of/{what}/", query)
+        assert response.status_code == 200, response.json()
+        body = response.json()
+        return (body["case"] or {}).get("serial"), body["installation"], (body["location"] or {}).get("place")
+
+    earlier, later = (now - timedelta(hours=h) for h in (2, 0.5))
+    assert ask("dock", pms_id="PMS-08-001", dock=15, at=earlier.isoformat())[0] == first.serial
+    assert ask("dock", pms_id="PMS-08-001", dock=15, at=later.isoformat()) == (
+        second.serial,
+        swap.pk,
+        "PMS-08-001 C2-D3",
+    )
+    assert ask("dock", pms_id="PMS-08-001", dock=15)[0] == second.serial  # default: now
+    assert ask("dock", pms_id="PMS-08-001", dock=15, at=(now - timedelta(hours=4)).isoformat()) == (None,) * 3
+    assert ask("case", serial=first.serial, at=earlier.isoformat())[2] == "PMS-08-001 C2-D3"
+    assert ask("case", serial=first.serial, at=later.isoformat()) == (first.serial, None, None)
+    board_answer = ask("board", serial=board.serial, at=later.isoformat())
+    assert board_answer[0] == second.serial and board_answer[2] == "PMS-08-001 C2-D3"
+    assert ask("board", serial=board.serial, at=earlier.isoformat())[2] is None  # second: in stock then
+
+
+@pytest.mark.parametrize(
+    ("what", "query", "errors"),
+    [
+        ("dock", {"pms_id": "NOPE", "dock": 1}, {"pms_id": ["There is no site with PMS id 'NOPE'."]}),
+        (
+            "dock",
+            {"pms_id": "PMS-07-001", "dock": 49},
+            {"dock": ["Ensure this value is less than or equal to 48."]},
+        ),
+        ("dock", {"dock": 1}, {"pms_id": ["This field is required."]}),
+        ("case", {"serial": "NOPE"}, {"serial": ["There is no case 'NOPE'."]}),
+        ("board", {"serial": "NOPE"}, {"serial": ["There is no acquisition board 'NOPE'."]}),
+        ("case", {"serial": "X", "at": "yesterday"}, {"at": None}),
+        ("case", {"serial": "in dock 1", "at": "0001-01-01T00:00+01:00"}, {"at": None}),
+    ],
+)
+def test_as_of_refuses_bad_queries_naming_the_field(api, site, what, query, errors):
+    if query["serial" if "serial" in query else "dock"] == "in dock 1":
+        query["serial"] = site.test_cases[(1, 1)].serial
+    response = api.get(f"/api/v1/as-of/{what}/", query)
+
+    assert response.status_code == 400
+    assert response.json().keys() == errors.keys()
+    for field, messages in errors.items():
+        assert messages is None or response.json()[field] == messages
+
+
+def test_as_of_endpoints_are_in_the_openapi_schema(api):
+    paths = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+    for what in ("dock", "case", "board"):
+        parameters = {p["name"] for p in paths[f"/api/v1/as-of/{what}/"]["get"]["parameters"]}
+        assert {"at"} < parameters

@@ -56,7 +56,11 @@ def dock_with_case():
     site = build_site(pms_id="PMS-01-001", cabinets=1, docks=4, cases=False)
     dock = site.test_docks[(1, 1)]
     services.component_install(
-        component=CaseFactory(serial="0241"), position=dock, user=None, at=timezone.now() - timedelta(days=1)
+        confirm_incomplete=True,
+        component=CaseFactory(serial="0241"),
+        position=dock,
+        user=None,
+        at=timezone.now() - timedelta(days=1),
     )
     return dock
 
@@ -74,6 +78,7 @@ def test_two_swaps_at_one_dock_exactly_one_wins_and_the_other_gets_a_clear_error
         if after is not None:
             assert after.wait(WAIT_SECONDS)
         return services.component_swap(
+            confirm_incomplete=True,
             position=dock,
             old_component=seen,
             new_component=case,
@@ -106,8 +111,7 @@ def test_two_swaps_at_one_dock_exactly_one_wins_and_the_other_gets_a_clear_error
     assert first.result.component == first_case
     assert isinstance(second.error, ValidationError)
     assert second.error.message_dict["old_component"] == [
-        "PMS-01-001 cabinet 1 dock 1 now holds Case 0250, not Case 0241; someone changed it meanwhile. "
-        "Reload and check."
+        "PMS-01-001 C1-D1 now holds Case 0250, not Case 0241; someone changed it meanwhile. Reload and check."
     ]
     [open_installation] = Installation.objects.filter(position=dock, removed_at__isnull=True)
     assert open_installation.component == first_case
@@ -126,6 +130,7 @@ def test_a_removal_racing_a_swap_of_the_same_case_waits_and_then_reports_it(dock
     def swap_engineer():
         with transaction.atomic():
             services.component_swap(
+                confirm_incomplete=True,
                 position=dock,
                 old_component=old_case,
                 new_component=CaseFactory(serial="0250"),

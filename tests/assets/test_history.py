@@ -35,9 +35,15 @@ def test_a_cases_life_is_in_its_history_with_who_and_why(people):
     )
     installed_at = timezone.now() - timedelta(days=3)
     services.component_install(
-        component=case, position=dock, user=people["anan"], reason="Commissioning", at=installed_at
+        confirm_incomplete=True,
+        component=case,
+        position=dock,
+        user=people["anan"],
+        reason="Commissioning",
+        at=installed_at,
     )
     services.component_swap(
+        confirm_incomplete=True,
         position=dock,
         old_component=case,
         new_component=spare,
@@ -76,7 +82,9 @@ def test_a_cases_life_is_in_its_history_with_who_and_why(people):
 def test_removal_and_status_changes_name_their_user_and_reason(people):
     site = build_site(pms_id="PMS-01-001", cabinets=1, docks=4, cases=False)
     case = CaseFactory(serial="0241")
-    services.component_install(component=case, position=site.test_docks[(1, 2)], user=people["anan"])
+    services.component_install(
+        confirm_incomplete=True, component=case, position=site.test_docks[(1, 2)], user=people["anan"]
+    )
     services.component_remove(
         component=case, user=people["kit"], reason="Cell imbalance", new_status=Status.FAULTY
     )

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from assets import services
 from assets.models import Kind
-from tests.factories import BusbarFactory, CaseFactory, ComponentFactory, UserFactory
+from tests.factories import BusbarFactory, CaseFactory, ComponentFactory, UserFactory, main_warehouse
 
 pytestmark = pytest.mark.django_db
 
@@ -29,17 +29,18 @@ def client_for(role):
 
 @pytest.fixture
 def stock():
-    """A busbar (in stock) with a case in dock 1, and spare parts in stock."""
+    """A busbar (in stock) with a case in dock 1, spare parts in stock, and the warehouse."""
     busbar = BusbarFactory(dock_count=4)
     dock_1 = services.child_position_get(parent=busbar, kind=Kind.CASE, number=1)
     installed = CaseFactory()
-    services.component_install(component=installed, position=dock_1, user=None)
+    services.component_install(confirm_incomplete=True, component=installed, position=dock_1, user=None)
     return {
         "dock_1": dock_1,
         "dock_2": services.child_position_get(parent=busbar, kind=Kind.CASE, number=2),
         "installed": installed,
         "spare": CaseFactory(),
         "cell_block": ComponentFactory(kind=Kind.CELL_BLOCK),
+        "warehouse": main_warehouse(),
     }
 
 
@@ -59,7 +60,11 @@ def test_detail_reads_need_a_role(stock):
 
 
 def _receive(stock):
-    return "/api/v1/components/receive/", {"kind": "fet", "serials": ["FET-NEW-1"]}
+    return "/api/v1/stock/receive/", {
+        "kind": "fet",
+        "serials": ["FET-NEW-1"],
+        "location": stock["warehouse"].pk,
+    }
 
 
 def _set_status(stock):
@@ -70,7 +75,11 @@ def _set_status(stock):
 
 
 def _install(stock):
-    return "/api/v1/installations/install/", {"component": stock["spare"].pk, "position": stock["dock_2"].pk}
+    return "/api/v1/installations/install/", {
+        "component": stock["spare"].pk,
+        "position": stock["dock_2"].pk,
+        "confirm_incomplete": True,
+    }
 
 
 def _remove(stock):
@@ -88,6 +97,7 @@ def _swap(stock):
         "new_component": stock["spare"].pk,
         "reason": "swelling",
         "old_component_status": "faulty",
+        "confirm_incomplete": True,
     }
 
 
@@ -96,7 +106,7 @@ def _install_nonsense(stock):
 
 
 def _receive_nothing(stock):
-    return "/api/v1/components/receive/", {"kind": "fet", "serials": []}
+    return "/api/v1/stock/receive/", {"kind": "fet", "serials": [], "location": stock["warehouse"].pk}
 
 
 #                                anonymous, no group, Warehouse, Field engineer, Manager, superuser

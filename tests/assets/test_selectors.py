@@ -13,8 +13,10 @@ from assets.selectors import (
     case_holding_board_at,
     case_in_pms_dock_at,
     component_in_position_at,
+    components_on_site,
     installation_at,
     installations_of,
+    installed_case_counts,
     location_of_component,
     location_of_position,
     site_installed_at,
@@ -35,6 +37,7 @@ SECOND = timedelta(seconds=1)
 
 def swap(dock, old, new, at):
     services.component_swap(
+        confirm_incomplete=True,
         position=dock,
         old_component=old,
         new_component=new,
@@ -60,13 +63,20 @@ def history():
         site.test_docks[(2, 7)],
         site.test_docks[(2, 1)],
     )
-    services.component_install(component=case["0241"], position=dock7, user=None, at=T0)
-    services.component_install(component=case["0300"], position=pms_dock_19, user=None, at=T0)
+    services.component_install(
+        confirm_incomplete=True, component=case["0241"], position=dock7, user=None, at=T0
+    )
+    services.component_install(
+        confirm_incomplete=True, component=case["0300"], position=pms_dock_19, user=None, at=T0
+    )
     swap(dock7, case["0241"], case["0242"], T1)
-    services.component_install(component=case["0241"], position=pms_dock_13, user=None, at=T2)
+    services.component_install(
+        confirm_incomplete=True, component=case["0241"], position=pms_dock_13, user=None, at=T2
+    )
     swap(dock7, case["0242"], case["0243"], T3)
     services.component_remove(component=board, user=None, reason="Board swap", at=T4)
     services.component_install(
+        confirm_incomplete=True,
         component=board,
         position=services.child_position_get(parent=case["0243"], kind=Kind.ACQ_BOARD),
         user=None,
@@ -108,16 +118,16 @@ def test_where_has_case_0241_been(history):
         (str(location_of_position(position=i.position, at=i.installed_at)), i.installed_at, i.removed_at)
         for i in installations_of(component=case["0241"])
     ]
-    assert visits == [("PMS-01-001 cabinet 1 dock 7", T0, T1), ("PMS-01-001 cabinet 2 dock 1", T2, None)]
+    assert visits == [("PMS-01-001 C1-D7", T0, T1), ("PMS-01-001 C2-D1", T2, None)]
 
 
 def test_location_of_a_case_and_its_pms_dock_at_a_time(history):
     _, case, _ = history
     assert location_of_component(component=case["0241"], at=T0 - timedelta(days=2)) is None
     then = location_of_component(component=case["0241"], at=T1 - SECOND)
-    assert (str(then), then.pms_dock) == ("PMS-01-001 cabinet 1 dock 7", 7)
+    assert (str(then), then.pms_dock) == ("PMS-01-001 C1-D7", 7)
     now = location_of_component(component=case["0241"])
-    assert (str(now), now.pms_dock) == ("PMS-01-001 cabinet 2 dock 1", 13)
+    assert (str(now), now.pms_dock) == ("PMS-01-001 C2-D1", 13)
     assert location_of_component(component=case["0242"]) is None
 
 
@@ -187,17 +197,34 @@ def test_a_cabinet_taken_off_the_site_takes_its_docks_with_it(history):
     assert [c.number for c in site_installed_at(site=site, at=T2).cabinets] == [1, 2]
 
 
+def test_cases_installed_per_site_now_are_those_on_the_site_at_any_depth(history):
+    """installed_case_counts walks cabinet, busbar and dock (the only place a case goes) in fixed joins: the
+    same count as the recursive walk of everything on the site, before and after the cabinet leaves."""
+    site, _, _ = history
+    empty = build_site(cabinets=1, docks=4, cases=False)
+
+    def on_site():
+        return components_on_site(site=site).filter(kind=Kind.CASE).count()
+
+    assert installed_case_counts(site_ids=[site.pk, empty.pk]) == {site.pk: 3} and on_site() == 3
+    cabinet = site_installed_at(site=site, at=None).cabinets[1].cabinet
+    services.component_remove(component=cabinet, user=None, reason="Moved", at=T5 + SECOND)
+    assert installed_case_counts(site_ids=[site.pk]) == {site.pk: 1} and on_site() == 1
+
+
 def test_devices_on_a_site_in_position_order_and_several_sites_in_two_queries(history):
     site, _, _ = history
     mppts = [ComponentFactory(kind=Kind.MPPT, configured_id=f"MPPT-{n}") for n in (1, 2)]
     inverter = ComponentFactory(kind=Kind.INVERTER, configured_id="INV-1")
     for number, device in [(3, mppts[0]), (1, mppts[1])]:
         services.component_install(
+            confirm_incomplete=True,
             component=device,
             position=services.site_position_get_or_create(site=site, kind=Kind.MPPT, number=number),
             user=None,
         )
     services.component_install(
+        confirm_incomplete=True,
         component=inverter,
         position=services.site_position_get_or_create(site=site, kind=Kind.INVERTER, number=1),
         user=None,

@@ -9,6 +9,7 @@ from django.utils import timezone
 from assets import services
 from assets.models import Component, ComponentEvent, Installation, Kind, Position, Site, Status
 from assets.selectors import installation_at, location_of_component
+from pms_site.timefmt import format_datetime
 from tests.factories import (
     BusbarFactory,
     CaseFactory,
@@ -234,6 +235,7 @@ def test_update_keeps_an_installed_controller_on_its_sites_pms_id(user, site):
 def test_install_opens_an_installation_sets_the_status_and_records_the_event(user, site):
     case = CaseFactory(serial="0241")
     installation = services.component_install(
+        confirm_incomplete=True,
         component=case,
         position=site.test_docks[(1, 3)],
         user=user,
@@ -247,7 +249,7 @@ def test_install_opens_an_installation_sets_the_status_and_records_the_event(use
         "Commissioning",
         None,
     )
-    assert str(location_of_component(component=case)) == "PMS-01-001 cabinet 1 dock 3"
+    assert str(location_of_component(component=case)) == "PMS-01-001 C1-D3"
     event = case.events.first()
     assert (event.type, event.from_status, event.to_status, event.position) == (
         ComponentEvent.Type.INSTALLED,
@@ -259,23 +261,28 @@ def test_install_opens_an_installation_sets_the_status_and_records_the_event(use
 
 def test_install_refuses_a_case_installed_elsewhere_naming_where(user, site):
     case = CaseFactory(serial="0241")
-    services.component_install(component=case, position=site.test_docks[(1, 3)], user=user)
+    services.component_install(
+        confirm_incomplete=True, component=case, position=site.test_docks[(1, 3)], user=user
+    )
     errors = errors_of(
         services.component_install, component=case, position=site.test_docks[(1, 4)], user=user
     )
-    assert errors["component"] == ["Case 0241 is installed at PMS-01-001 cabinet 1 dock 3; remove it first."]
+    assert errors["component"] == ["Case 0241 is installed at PMS-01-001 C1-D3; remove it first."]
     assert installation_at(position=site.test_docks[(1, 4)]) is None
 
 
 def test_install_refuses_an_occupied_dock(user, site):
     services.component_install(
-        component=CaseFactory(serial="0241"), position=site.test_docks[(1, 1)], user=user
+        confirm_incomplete=True,
+        component=CaseFactory(serial="0241"),
+        position=site.test_docks[(1, 1)],
+        user=user,
     )
     newcomer = CaseFactory(serial="0242")
     errors = errors_of(
         services.component_install, component=newcomer, position=site.test_docks[(1, 1)], user=user
     )
-    assert errors["position"] == ["PMS-01-001 cabinet 1 dock 1 holds Case 0241; remove or swap it first."]
+    assert errors["position"] == ["PMS-01-001 C1-D1 holds Case 0241; remove or swap it first."]
     newcomer.refresh_from_db()
     assert newcomer.status == Status.IN_STOCK
 
@@ -313,7 +320,11 @@ def test_install_in_the_past_refuses_a_time_the_component_was_elsewhere(user, si
     case = CaseFactory(serial="0241")
     now = timezone.now()
     services.component_install(
-        component=case, position=site.test_docks[(1, 1)], user=user, at=now - timedelta(days=2)
+        confirm_incomplete=True,
+        component=case,
+        position=site.test_docks[(1, 1)],
+        user=user,
+        at=now - timedelta(days=2),
     )
     services.component_remove(component=case, user=user, reason="Moved", at=now - timedelta(days=1))
     errors = errors_of(
@@ -323,7 +334,7 @@ def test_install_in_the_past_refuses_a_time_the_component_was_elsewhere(user, si
         user=user,
         at=now - timedelta(days=3),
     )
-    until = f"{now - timedelta(days=1):%Y-%m-%d %H:%M}"
+    until = format_datetime(now - timedelta(days=1))
     assert errors["at"] == [f"Case 0241 was installed elsewhere until {until}."]
 
 
@@ -332,13 +343,15 @@ def test_install_in_the_past_refuses_a_dock_taken_later(user):
     site = build_site(pms_id="PMS-01-001", cabinets=1, docks=4, cases=False, at=now - timedelta(days=10))
     dock = site.test_docks[(1, 2)]
     later, earlier = now - timedelta(days=1), now - timedelta(days=3)
-    services.component_install(component=CaseFactory(serial="0300"), position=dock, user=user, at=later)
+    services.component_install(
+        confirm_incomplete=True, component=CaseFactory(serial="0300"), position=dock, user=user, at=later
+    )
     errors = errors_of(
         services.component_install, component=CaseFactory(serial="0241"), position=dock, user=user, at=earlier
     )
     assert errors["position"] == [
-        f"PMS-01-001 cabinet 1 dock 2 holds Case 0300 from {later:%Y-%m-%d %H:%M}; "
-        f"an installation there from {earlier:%Y-%m-%d %H:%M} would overlap it."
+        f"PMS-01-001 C1-D2 holds Case 0300 from {format_datetime(later)}; "
+        f"an installation there from {format_datetime(earlier)} would overlap it."
     ]
 
 
@@ -346,6 +359,7 @@ def test_a_controller_must_store_the_pms_id_of_the_site_it_goes_to(user):
     site = build_site(pms_id="PMS-01-001", cabinets=0)
     cabinet = ComponentFactory(kind=Kind.CABINET)
     services.component_install(
+        confirm_incomplete=True,
         component=cabinet,
         position=services.site_position_get_or_create(site=site, kind=Kind.CABINET, number=1),
         user=user,
@@ -361,12 +375,19 @@ def test_a_controller_must_store_the_pms_id_of_the_site_it_goes_to(user):
     errors = errors_of(services.component_install, component=blank, position=slot, user=user)
     assert errors["component"][0].startswith("Controller EH-8 stores no PMS id, but")
     right = ControllerFactory(serial="EH-9", configured_id="PMS-01-001")
-    assert services.component_install(component=right, position=slot, user=user).component == right
+    assert (
+        services.component_install(
+            confirm_incomplete=True, component=right, position=slot, user=user
+        ).component
+        == right
+    )
 
 
 def test_remove_closes_the_installation_with_the_chosen_status(user, site):
     case = CaseFactory(serial="0241")
-    installation = services.component_install(component=case, position=site.test_docks[(1, 1)], user=user)
+    installation = services.component_install(
+        confirm_incomplete=True, component=case, position=site.test_docks[(1, 1)], user=user
+    )
     engineer = UserFactory(username="nok")
     services.component_remove(
         component=case, user=engineer, reason="Swollen", new_status=Status.FAULTY, note="Photo in ticket"
@@ -376,7 +397,7 @@ def test_remove_closes_the_installation_with_the_chosen_status(user, site):
     assert case.status == Status.FAULTY
     assert installation.removed_at is not None
     assert (installation.removed_by, installation.removal_reason) == (engineer, "Swollen")
-    assert installation.note == "Photo in ticket"
+    assert installation.note.splitlines()[-1] == "Photo in ticket"
     event = case.events.first()
     assert (event.type, event.from_status, event.to_status, event.user) == (
         ComponentEvent.Type.REMOVED,
@@ -392,7 +413,9 @@ def test_remove_error_paths(user, site):
     errors = errors_of(services.component_remove, component=case, user=user, reason="x")
     assert errors["component"] == ["Case 0241 is not installed anywhere."]
     installed_at = timezone.now() - timedelta(hours=2)
-    services.component_install(component=case, position=site.test_docks[(1, 1)], user=user, at=installed_at)
+    services.component_install(
+        confirm_incomplete=True, component=case, position=site.test_docks[(1, 1)], user=user, at=installed_at
+    )
     errors = errors_of(
         services.component_remove, component=case, user=user, reason="x", new_status=Status.INSTALLED
     )
@@ -402,7 +425,7 @@ def test_remove_error_paths(user, site):
     errors = errors_of(
         services.component_remove, component=case, user=user, reason="x", at=installed_at - timedelta(hours=1)
     )
-    assert errors["at"] == [f"The removal must be after the installation at {installed_at:%Y-%m-%d %H:%M}."]
+    assert errors["at"] == [f"The removal must be after the installation at {format_datetime(installed_at)}."]
     case.refresh_from_db()
     assert case.status == Status.INSTALLED
 
@@ -415,7 +438,11 @@ def occupied_dock(user, site):
     """Dock 1 of PMS-01-001 holding case 0241, since two hours ago."""
     dock = site.test_docks[(1, 1)]
     services.component_install(
-        component=CaseFactory(serial="0241"), position=dock, user=user, at=timezone.now() - timedelta(hours=2)
+        confirm_incomplete=True,
+        component=CaseFactory(serial="0241"),
+        position=dock,
+        user=user,
+        at=timezone.now() - timedelta(hours=2),
     )
     return dock
 
@@ -423,6 +450,7 @@ def occupied_dock(user, site):
 def test_swap_replaces_the_old_case_in_one_step(user, occupied_dock):
     old, new = Component.objects.get(serial="0241"), CaseFactory(serial="0250")
     installation = services.component_swap(
+        confirm_incomplete=True,
         position=occupied_dock,
         old_component=old,
         new_component=new,
@@ -444,6 +472,7 @@ def test_swap_replaces_the_old_case_in_one_step(user, occupied_dock):
 def test_swap_with_a_stale_old_case_fails_and_changes_nothing(user, occupied_dock):
     seen = Component.objects.get(serial="0241")
     services.component_swap(
+        confirm_incomplete=True,
         position=occupied_dock,
         old_component=seen,
         new_component=CaseFactory(serial="0250"),
@@ -462,8 +491,7 @@ def test_swap_with_a_stale_old_case_fails_and_changes_nothing(user, occupied_doc
         old_component_status=Status.FAULTY,
     )
     assert errors["old_component"] == [
-        "PMS-01-001 cabinet 1 dock 1 now holds Case 0250, not Case 0241; someone changed it meanwhile. "
-        "Reload and check."
+        "PMS-01-001 C1-D1 now holds Case 0250, not Case 0241; someone changed it meanwhile. Reload and check."
     ]
     late.refresh_from_db()
     seen.refresh_from_db()
@@ -480,11 +508,11 @@ def test_swap_error_paths(user, site, occupied_dock):
         new_component=CaseFactory(),
         **swap,
     )
-    assert errors["old_component"] == ["PMS-01-001 cabinet 1 dock 2 is empty; install instead of swapping."]
+    assert errors["old_component"] == ["PMS-01-001 C1-D2 is empty; install instead of swapping."]
     errors = errors_of(
         services.component_swap, position=occupied_dock, old_component=old, new_component=old, **swap
     )
-    assert errors["new_component"] == ["Case 0241 is already at PMS-01-001 cabinet 1 dock 1."]
+    assert errors["new_component"] == ["Case 0241 is already at PMS-01-001 C1-D1."]
     faulty = CaseFactory(serial="0299", status=Status.FAULTY)
     errors = errors_of(
         services.component_swap, position=occupied_dock, old_component=old, new_component=faulty, **swap
@@ -531,7 +559,7 @@ def test_set_status_error_paths(user, occupied_dock):
         services.component_set_status, component=installed, status=Status.FAULTY, user=user, reason="x"
     )
     assert errors["status"] == [
-        "Case 0241 is installed at PMS-01-001 cabinet 1 dock 1; remove it first, choosing its new status."
+        "Case 0241 is installed at PMS-01-001 C1-D1; remove it first, choosing its new status."
     ]
     spare = CaseFactory()
     errors = errors_of(
@@ -600,3 +628,25 @@ def test_case_assemble_checks_the_parts(user):
         "fet_board": [f"Acquisition board {parts['acq_board'].serial} is not a FET board."],
     }
     assert not Installation.objects.exists()
+
+
+def test_a_case_goes_into_a_dock_without_a_word_only_when_complete(user, site):
+    dock = site.test_docks[(1, 2)]
+    case, parts = CaseFactory(serial="FULL-1"), case_parts()
+    services.case_assemble(case=case, user=user, **parts)
+    services.component_remove(component=parts["fet_board"], user=user, reason="Bench test")
+
+    errors = errors_of(services.component_install, component=case, position=dock, user=user)
+
+    assert errors == {
+        "confirm_incomplete": [
+            "Case FULL-1 lacks its FET board. Confirm “install incomplete case” to install it as it is."
+        ]
+    }
+    services.component_install(
+        component=parts["fet_board"],
+        position=services.child_position_get(parent=case, kind=Kind.FET_BOARD),
+        user=user,
+    )
+    installation = services.component_install(component=case, position=dock, user=user)
+    assert installation.note == ""

@@ -22,7 +22,9 @@ from rest_framework.test import APIClient
 
 from alarms.models import Alarm
 from assets import services
-from assets.models import Case, Component, ComponentEvent, Installation, Kind, Site
+from assets.models import Case, Component, ComponentEvent, Installation, Kind, PartModel, Site
+from stock.models import LowStockAlert, PurchaseOrder, SpareLevel, StockLocation
+from stock.services import component_reserve, repair_send
 from telemetry.models import (
     DeviceKind,
     DeviceState,
@@ -33,7 +35,15 @@ from telemetry.models import (
 )
 from telemetry.services import gateway_token_create
 from tests.alarms.helpers import raised_alarm, report
-from tests.factories import ComponentFactory, UserFactory, build_site
+from tests.factories import (
+    ComponentFactory,
+    ReattributionFactory,
+    SupplierFactory,
+    UserFactory,
+    build_site,
+    main_warehouse,
+    placed_order,
+)
 from tests.telemetry.payloads import dataset, device_record, envelope
 
 pytestmark = pytest.mark.django_db
@@ -67,8 +77,14 @@ class World:
     cabinet: Component
     event: ComponentEvent
     alarm: Alarm
+    order: PurchaseOrder
+    stock_location: StockLocation
     gateway_token: str
     users: dict
+
+    @property
+    def order_line(self):
+        return self.order.lines.get()
 
     def admin_object(self, model):
         """A row of each model registered in the admin (the world makes one of every kind)."""
@@ -89,6 +105,7 @@ def build_world():
         if installed_at > now - timedelta(days=2):
             services.component_remove(component=moved_mppt, user=None, reason="moved", at=installed_at)
         services.component_install(
+            confirm_incomplete=True,
             component=moved_mppt,
             position=services.site_position_get_or_create(site=site, kind=Kind.MPPT, number=1),
             user=None,
@@ -101,7 +118,7 @@ def build_world():
         reason="test",
     )  # fmt: skip
     Discrepancy.objects.create(
-        case=case, kind=Discrepancy.Kind.DOCK_MISMATCH, observed_site=site_a, observed_dock=2,
+        case=case, kind=Discrepancy.Kind.OTHER_CASE, observed_site=site_a, observed_dock=2,
         recorded_site=site_a, recorded_dock=1, first_seen=now, last_seen=now,
     )  # fmt: skip
     report(case, site_a, now)
@@ -111,6 +128,14 @@ def build_world():
         load_volts=[48.0], load_amps=[1.2],
     )  # fmt: skip
     WorkerHeartbeat.objects.create(hostname="worker@test", beat_at=now)
+    installation = Installation.objects.get(component=case, removed_at=None)
+    ReattributionFactory(installation=installation, cases=[case.pk])
+    PartModel.objects.create(model_number="LFP-100", kind=Kind.CASE, nominal_ah=100, nominal_volts=51.2)
+    level = SpareLevel.objects.create(kind=Kind.CASE, minimum=5)
+    LowStockAlert.objects.create(level=level, raised_at=now, in_stock=0)
+    faulty = ComponentFactory(kind=Kind.CASE, status="faulty")
+    repair_send(component=faulty, supplier=SupplierFactory(), rma_number="RMA-1", user=None)
+    component_reserve(component=ComponentFactory(kind=Kind.CASE), reason="a swap", user=None)
     Token.objects.create(user=users[MANAGER])
     login = {
         "user_agent": "test",
@@ -125,11 +150,13 @@ def build_world():
         site_a=site_a,
         site_b=site_b,
         case=case,
-        installation=Installation.objects.get(component=case, removed_at__isnull=True),
+        installation=installation,
         moved_mppt=moved_mppt,
         cabinet=Component.objects.filter(kind=Kind.CABINET).first(),
         event=case.events.first(),
         alarm=raised_alarm(site_a, case),
+        order=placed_order(lines=[{"kind": Kind.CASE, "quantity": 2}]),
+        stock_location=main_warehouse(),
         gateway_token=raw_token,
         users=users,
     )
@@ -165,10 +192,25 @@ def api_action(resource, action, path, roles):
     }
 
 
+def api_read_action(resource, action, query, post_roles):
+    """A GET action answering ``query``, for every role that reads the API. A POST is a 405 to the
+    ``post_roles`` (the model permissions' add), refused to the others."""
+    return {
+        f"api/v1/^{resource}/{action}/$": (f"/api/v1/{resource}/{action}/?{query}", API_READ, post_roles),
+        f"api/v1/^{resource}/{action}\\.(?P<format>[a-z0-9]+)/?$": (
+            f"/api/v1/{resource}/{action}.json?{query}",
+            API_READ,
+            post_roles,
+        ),
+    }
+
+
 PAGES = {
     # Web pages (web.views.page: login, then the permissions).
     "": ("/", STAFF, STAFF),
     "fleet/": ("/fleet/", MONITOR, MONITOR),
+    "fleet/attention/": ("/fleet/attention/", MONITOR, MONITOR),
+    "fleet/attention.csv": ("/fleet/attention.csv", MONITOR, MONITOR),
     "sites/<int:pk>/": ("/sites/{w.site_a.pk}/", MONITOR, MONITOR),
     "sites/<int:pk>/live/": ("/sites/{w.site_a.pk}/live/", MONITOR, MONITOR),
     "sites/<int:pk>/series.json": ("/sites/{w.site_a.pk}/series.json", MONITOR, MONITOR),
@@ -178,6 +220,7 @@ PAGES = {
     "cases/<serial:serial>/readings.csv": ("/cases/{w.case.serial}/readings.csv", MONITOR, MONITOR),
     "devices/<int:pk>/readings.csv": ("/devices/{w.moved_mppt.pk}/readings.csv", MONITOR, MONITOR),
     "discrepancies/": ("/discrepancies/", MONITOR, MONITOR),
+    "search/": ("/search/?q={w.case.serial}", MONITOR, MONITOR),
     "field/": ("/field/", FIELD, FIELD),
     "field/find-case/": ("/field/find-case/?case={w.case.serial}", FIELD, FIELD),
     "field/sites/<int:pk>/": ("/field/sites/{w.site_a.pk}/", FIELD, FIELD),
@@ -191,6 +234,7 @@ PAGES = {
     "field/changes/<int:pk>/": ("/field/changes/{w.installation.pk}/", MONITOR, MONITOR),
     "accounts/login/": ("/accounts/login/", ANYONE, ANYONE),
     "accounts/logout/": ("/accounts/logout/", ANYONE, ANYONE),
+    "favicon.ico": ("/favicon.ico", ANYONE, ANYONE),
     # Alarms: every role views them; field engineers and managers acknowledge.
     "alarms/": ("/alarms/", STAFF, STAFF),
     "alarms/<int:pk>/acknowledge/": ("/alarms/{w.alarm.pk}/acknowledge/", FIELD + MANAGER, FIELD + MANAGER),
@@ -207,13 +251,18 @@ PAGES = {
     **api_routes("positions", "{w.installation.position_id}", NOBODY),
     **api_routes("installations", "{w.installation.pk}", FIELD),
     **api_routes("events", "{w.event.pk}", NOBODY),
-    **api_action("components", "receive", "components/receive", WAREHOUSE),
     **api_action(
         "components", "(?P<pk>[^/.]+)/set_status", "components/{w.case.pk}/set_status", WAREHOUSE + FIELD
     ),
     **api_action("installations", "install", "installations/install", FIELD),
     **api_action("installations", "remove", "installations/remove", FIELD),
     **api_action("installations", "swap", "installations/swap", FIELD),
+    # Receiving, into a stock location: the warehouse (assets.add_component, as the admin's receive page).
+    **api_action("stock", "receive", "stock/receive", WAREHOUSE),
+    # As-of reads: for every role that views installations.
+    **api_read_action("as-of", "dock", "pms_id={w.site_a.pms_id}&dock=1", FIELD),
+    **api_read_action("as-of", "case", "serial={w.case.serial}", FIELD),
+    **api_read_action("as-of", "board", "serial=none", FIELD),
     # The admin's own pages: for staff; the login and logout pages for anyone.
     "admin/": ("/admin/", STAFF, STAFF),
     "admin/login/": ("/admin/login/", ANYONE, ANYONE),
@@ -224,11 +273,48 @@ PAGES = {
     "admin/autocomplete/": ("/admin/autocomplete/", NOBODY, STAFF),
     "admin/jsi18n/": ("/admin/jsi18n/", STAFF, STAFF),
     "admin/r/<path:content_type_id>/<path:object_id>/": ("/admin/r/{site_type}/{w.site_a.pk}/", STAFF, STAFF),
-    "admin/^(?P<app_label>auth|authtoken|assets|telemetry|alarms|axes)/$": ("/admin/assets/", STAFF, STAFF),
+    "admin/^(?P<app_label>auth|authtoken|assets|stock|telemetry|alarms|axes)/$": (
+        "/admin/assets/",
+        STAFF,
+        STAFF,
+    ),
     "admin/(?P<url>.*)$": ("/admin/no-such-page/", STAFF, STAFF),
     "admin/auth/user/<id>/password/": ("/admin/auth/user/{w.users[M].pk}/password/", NOBODY, NOBODY),
     "admin/assets/component/receive/": ("/admin/assets/component/receive/", WAREHOUSE, WAREHOUSE),
     "admin/assets/case/assemble/": ("/admin/assets/case/assemble/", WAREHOUSE, WAREHOUSE),
+    # Procurement: the warehouse edits and receives orders; the others read them (stock.permissions).
+    **{
+        f"admin/stock/purchaseorder/<int:object_id>/{page}/": (
+            f"/admin/stock/purchaseorder/{{w.order.pk}}/{page}/",
+            WAREHOUSE,
+            WAREHOUSE,
+        )
+        for page in ("add-line", "place", "cancel")
+    },
+    **{
+        f"admin/stock/purchaseorder/lines/<int:line_id>/{page}/": (
+            f"/admin/stock/purchaseorder/lines/{{w.order_line.pk}}/{page}/",
+            WAREHOUSE,
+            WAREHOUSE,
+        )
+        for page in ("receive", "amend")
+    },
+    "admin/stock/repair/<int:object_id>/return/": ("/admin/stock/repair/{pk}/return/", WAREHOUSE, WAREHOUSE),
+    "admin/stock/componentimport/import/": ("/admin/stock/componentimport/import/", WAREHOUSE, WAREHOUSE),
+    # Dock labels for anyone who views sites (a 400 here: no site given).
+    "admin/stock/componentimport/dock-labels/": ("/admin/stock/componentimport/dock-labels/", STAFF, STAFF),
+    # POST only: a GET is a 405 for any staff user.
+    "admin/stock/componentimport/process_import/": (
+        "/admin/stock/componentimport/process_import/",
+        STAFF,
+        WAREHOUSE,
+    ),
+    # Field engineers move stock too, between their van and site cupboards (stock.services.component_move).
+    "admin/stock/stocklocation/move/": (
+        "/admin/stock/stocklocation/move/",
+        WAREHOUSE + FIELD,
+        WAREHOUSE + FIELD,
+    ),
 }
 
 
@@ -253,6 +339,19 @@ ADMIN_MODELS = {
     "assets.site": AdminRights(view=STAFF, add=WAREHOUSE, change=WAREHOUSE),
     "assets.installation": VIEW_ONLY,
     "assets.componentevent": VIEW_ONLY,
+    # The part catalogue: no role holds its permissions yet (superusers keep it).
+    "assets.partmodel": AdminRights(view=NOBODY),
+    "stock.supplier": AdminRights(view=STAFF, add=WAREHOUSE, change=WAREHOUSE),
+    "stock.purchaseorder": AdminRights(view=STAFF, add=WAREHOUSE, change=WAREHOUSE),
+    "stock.stocklocation": AdminRights(view=STAFF, add=WAREHOUSE, change=WAREHOUSE),
+    "stock.sparelevel": AdminRights(view=STAFF, add=WAREHOUSE, change=WAREHOUSE),
+    "stock.lowstockalert": VIEW_ONLY,
+    # Repairs are sent by the add page and closed by the return page; the record itself is never edited.
+    "stock.repair": AdminRights(view=STAFF, add=WAREHOUSE),
+    # Reservations are made by the add page and released by an action; the record itself is never edited.
+    "stock.reservation": AdminRights(view=STAFF, add=WAREHOUSE),
+    # The bulk import's page: components listed for everyone, imported by the warehouse.
+    "stock.componentimport": VIEW_ONLY,
     # Telemetry's admin is for superusers: no role holds its permissions.
     "telemetry.ingestbatch": AdminRights(view=NOBODY),
     "telemetry.quarantinedrecord": AdminRights(view=NOBODY),
@@ -261,6 +360,7 @@ ADMIN_MODELS = {
     "telemetry.devicestate": AdminRights(view=NOBODY),
     "telemetry.gatewaytoken": AdminRights(view=NOBODY),
     "telemetry.workerheartbeat": AdminRights(view=NOBODY),
+    "telemetry.reattribution": AdminRights(view=NOBODY),
     "alarms.alarmthreshold": VIEW_ONLY,
     "alarms.alarm": VIEW_ONLY,
     # django-axes' login attempts (delete one to lift a lockout): for superusers.

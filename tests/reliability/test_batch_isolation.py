@@ -165,12 +165,12 @@ def test_a_poison_batch_among_many_good_ones_keeps_the_broker_queue_bounded(cele
 
     def all_finished():
         nonlocal longest
-        longest = max(longest, broker.llen("celery"))
+        longest = max(longest, broker.llen("ingest"))
         return not IngestBatch.objects.filter(status__in=["pending", "processing"]).exists()
 
     wait_until(all_finished, timeout=60, interval=0.05)
 
-    # One message per batch at most, and a few for the alarm evaluations the stored batches set off.
+    # One message per batch at most.
     assert longest <= len(good) + 1 + 5
     assert set(IngestBatch.objects.values_list("status", flat=True)) == {"done"}
     assert PackReading.objects.count() == DOCKS * (len(good) + 1)

@@ -29,7 +29,9 @@ def move():
         position = asset_services.site_position_get_or_create(site=site, kind=Kind.MPPT, number=1)
         if site is site_b:
             asset_services.component_remove(component=mppt, user=None, reason="Moved to B", at=moved_at)
-        asset_services.component_install(component=mppt, position=position, user=None, at=at)
+        asset_services.component_install(
+            confirm_incomplete=True, component=mppt, position=position, user=None, at=at
+        )
     return site_a, site_b, mppt, moved_at
 
 

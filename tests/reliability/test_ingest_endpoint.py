@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from telemetry.models import IngestBatch
-from telemetry.throttling import IngestRateThrottle
+from telemetry.throttling import ingest_rate_limit
 from telemetry.tokens import gateway_token_create
 from tests.conftest import ARTIFACTS, ROOT
 from tests.factories import build_site
@@ -79,6 +79,14 @@ DEEP = b"[" * 5000 + b"]" * 5000
         (
             b'{"datasets": [{"mppt": {"id": "A", "id": "B"}, "data": []}]}',
             "datasets[0].mppt: the key 'id' is given 2 times; give it once",
+        ),
+        (  # the extra "id" and a pack record without one: counting "id" over the body would miss it
+            b'{"datasets": [{"pms": {"id": "A", "id": "B"}, "data": [{"time_local": "x"}]}]}',
+            "datasets[0].pms: the key 'id' is given 2 times; give it once",
+        ),
+        (
+            b'{"datasets": [{"pms" :\n {"id": "A", "x": {"id": 1}, "id": "B"}, "data": []}]}',
+            "datasets[0].pms: the key 'id' is given 2 times; give it once",
         ),
         (  # the same key spelt with an escape
             b'{"datasets": [], "d\\u0061tasets": [{"pms": {"id": "A"}, "data": []}]}',
@@ -199,9 +207,32 @@ def test_beyond_the_rate_a_token_gets_429_with_retry_after_and_other_tokens_go_o
 
     assert statuses == [202, 202, 202]
     assert refused.status_code == 429
-    assert 0 < int(refused["Retry-After"]) <= 60
+    # Sliding: the minute's 3 fade over the next minute, so the wait may go beyond this one's end.
+    assert 0 < int(refused["Retry-After"]) <= 2 * 60
     assert post(client, body, other).status_code == 202
     assert IngestBatch.objects.count() == 4
+
+
+def test_the_limit_slides_over_a_window_edge_and_refused_requests_do_not_count(
+    db, client, site, token, settings, monkeypatch
+):
+    settings.INGEST_RATE_PER_TOKEN = "3/min"
+    window_start = 1_800_000_000  # a minute's start
+    body = site_sample(site, ago(minutes=1))
+
+    def post_at(seconds):
+        monkeypatch.setattr(ingest_rate_limit, "clock", lambda: window_start + seconds)
+        return post(client, body, token)
+
+    accepted = [post_at(59).status_code for _ in range(3)]
+    refused = [post_at(61) for _ in range(5)]  # the minute's 3 still count, nearly whole
+
+    assert accepted == [202, 202, 202]
+    assert {response.status_code for response in refused} == {429}
+    # The last minute's 3 fade over this one: 20 s in, they count as 2 (rounded up), and the 5 refused not
+    # at all, so there is room for one.
+    assert refused[0]["Retry-After"] == "19"
+    assert [post_at(80).status_code for _ in range(2)] == [202, 429]
 
 
 def test_the_rate_limit_fails_open_and_logs_once_when_its_cache_is_unreachable(
@@ -219,7 +250,7 @@ def test_the_rate_limit_fails_open_and_logs_once_when_its_cache_is_unreachable(
 
     assert statuses == [202, 202, 202]
     assert [record.message.split(":")[0] for record in caplog.records] == ["Ingest rate limit off"]
-    IngestRateThrottle.cache_unreachable = False
+    ingest_rate_limit.cache_unreachable = False
 
 
 # --- chunked bodies through gunicorn ------------------------------------------------------------------------
@@ -343,4 +374,4 @@ def test_the_openapi_schema_documents_every_status_code_of_the_endpoint(admin_cl
 
     responses = schema["paths"][URL]["post"]["responses"]
 
-    assert sorted(responses) == ["202", "400", "401", "413", "415", "429", "503"]
+    assert sorted(responses) == ["202", "400", "401", "403", "413", "415", "429", "503"]

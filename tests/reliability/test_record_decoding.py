@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from assets.models import Kind
 from telemetry.ingest import decode
 from telemetry.ingest.times import TimeParser
+from telemetry.models import PackState
 from telemetry.services import ingest_payload
 from tests.factories import build_site
 from tests.reliability.fuzzing import fuzz_settings
@@ -351,3 +352,26 @@ def test_a_number_too_small_for_postgresql_sends_its_record_to_quarantine_and_th
         "datasets[0].data[1].pack.volts: 1e-50 is too small to be a measurement (under 1e-30)",
         "datasets[1].data[0].batt.volts: -1e-45 is too small to be a measurement (under 1e-30)",
     ]
+
+
+@pytest.mark.django_db
+def test_a_quarantined_tiny_number_leaves_each_case_its_own_newest_reading_as_latest_state():
+    """A row taken out of a chunk shifts the lines after it: the latest state still comes from each case's
+    newest stored reading."""
+    site = build_site(docks=4, at=ago(days=3))
+    first, second = site.test_cases[(1, 1)].serial, site.test_cases[(1, 2)].serial
+    older, newer = ago(minutes=3), ago(minutes=2)
+    packs = [
+        pack_record(first, 1, newer, volts="1e-50"),
+        pack_record(second, 2, older, volts="51.0"),
+        pack_record(first, 1, older, volts="52.0"),
+        pack_record(second, 2, newer, volts="53.0"),
+    ]
+
+    result = ingest_payload(raw=envelope(dataset("pms", site.pms_id, packs)), site=site)
+
+    assert (result.stored, result.quarantined) == (3, 1)
+    states = {
+        state.case.serial: (state.time, state.volts) for state in PackState.objects.select_related("case")
+    }
+    assert states == {first: (older, pytest.approx(52.0)), second: (newer, pytest.approx(53.0))}

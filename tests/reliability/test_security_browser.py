@@ -4,14 +4,10 @@ import os
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
 from playwright.sync_api import expect
 
-from telemetry.models import Discrepancy
-from tests.alarms.helpers import raised_alarm
-from tests.conftest import ARTIFACTS
-from tests.factories import CaseFactory, UserFactory, build_site
-from tests.web.conftest import add_mppt, add_readings
+from tests.conftest import ARTIFACTS, is_local
+from tests.factories import UserFactory
 from tests.web.test_browser import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,31 +19,6 @@ document.addEventListener('securitypolicyviolation', function (event) {
   console.error('CSP violation: ' + event.violatedDirective + ' blocked ' + event.blockedURI);
 });
 """
-
-
-def is_local(url):
-    return url.startswith(("http://localhost:", "http://127.0.0.1:", "data:", "blob:"))
-
-
-@pytest.fixture
-def world(db):
-    site = build_site(cabinets=1, docks=4, pms_id="PMS-31-001", name="Policy Site")
-    add_readings(site, minutes=30, step_seconds=60, weak_cell=3)
-    add_mppt(site, minutes=30)
-    case = site.test_cases[(1, 1)]
-    now = timezone.now()
-    Discrepancy.objects.create(
-        case=CaseFactory(),
-        kind=Discrepancy.Kind.WRONG_PMS,
-        observed_site=site,
-        observed_dock=2,
-        first_seen=now,
-        last_seen=now,
-    )
-    raised_alarm(site, case)
-    UserFactory(username="mgr", is_staff=True, groups=["Manager"])
-    UserFactory(username="eng", is_staff=True, groups=["Field engineer"])
-    return {"site": site, "case": case, "dock": site.test_docks[(1, 2)]}
 
 
 def manager_pages(world):

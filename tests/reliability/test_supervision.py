@@ -3,7 +3,7 @@ comes back and the event is logged, one that keeps exiting is restarted with a g
 (as Ctrl-C) stops them all, leaving no process behind.
 
 The supervised set is a real Celery prefork worker (a main process and its pool processes, on a queue of
-its own so it takes no other test's tasks) and a program that exits at once.
+its own so it takes no other test's tasks) a program that exits at once, and a job run once.
 """
 
 import itertools
@@ -66,7 +66,7 @@ def test_a_killed_process_comes_back_a_crashing_one_backs_off_and_sigterm_leaves
     with open(tmp_path / "supervisor.out", "w") as output:
         supervisor = subprocess.Popen(
             ["bash", "scripts/supervise.sh", tmp_path / "run", tmp_path / "log", f"worker={worker}",
-             "crashing=sh -c 'exit 3'"],
+             "crashing=sh -c 'exit 3'", "once=once:sh -c 'exit 0'"],
             cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}, stdout=output,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -88,6 +88,10 @@ def test_a_killed_process_comes_back_a_crashing_one_backs_off_and_sigterm_leaves
         delays = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(spawns)]
         # supervisord waits 1 s, 2 s, 3 s... before starting again a program that exited right after its start
         assert all(delay >= backoff - 0.1 for backoff, delay in enumerate(delays[:3], start=1)), delays
+        # A job run once is not started again. With startsecs=0, supervisord logs its "success" only when it
+        # sees the job running before it exits, which a quick job may not give it the time for.
+        once = [event for _, event, _ in events(log_path, "once") if event != "success"]
+        assert once == ["spawned", "exited"]
 
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=60) == 0

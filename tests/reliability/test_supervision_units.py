@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
 UNITS = ["pms-web.service", "pms-beat.service", "pms-worker@.service", "pms.target"]
-DROP_IN = "pms-.service.d/10-common.conf"
+DROP_INS = ["pms-.service.d/10-common.conf", "pms-worker@rollups.service.d/10-nice.conf"]
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
@@ -23,13 +23,14 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path):
         path.write_text("#!/bin/sh\n")
         path.chmod(0o755)
     units = tmp_path / "units"
-    (units / "pms-.service.d").mkdir(parents=True)
-    for name in [*UNITS, DROP_IN]:
+    for drop_in in DROP_INS:
+        (units / drop_in).parent.mkdir(parents=True, exist_ok=True)
+    for name in [*UNITS, *DROP_INS]:
         (units / name).write_text((DEPLOY / name).read_text().replace("/opt/pms", str(install)))
 
     verified = subprocess.run(
         ["systemd-analyze", "verify", "pms-web.service", "pms-beat.service", "pms-worker@celery.service",
-         "pms-worker@ingest.service", "pms.target"],
+         "pms-worker@ingest.service", "pms-worker@rollups.service", "pms.target"],
         cwd=units, env={"SYSTEMD_UNIT_PATH": f"{units}:", "PATH": "/usr/bin:/bin"}, capture_output=True,
         text=True,
     )  # fmt: skip
@@ -44,4 +45,11 @@ def test_every_service_is_restarted_always_after_a_pause(unit):
 
     assert config["Service"]["Restart"] == "always"
     assert int(config["Service"]["RestartSec"]) > 0
-    assert config["Install"]["WantedBy"] == "pms.target"
+    assert "pms.target" in config["Install"]["WantedBy"].split()
+
+
+def test_the_rollups_worker_yields_the_cpu_to_the_web_and_ingest():
+    config = configparser.ConfigParser(strict=False, interpolation=None)
+    config.read_string((DEPLOY / "pms-worker@rollups.service.d/10-nice.conf").read_text())
+
+    assert int(config["Service"]["Nice"]) > 0

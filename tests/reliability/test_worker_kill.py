@@ -1,23 +1,17 @@
 """A worker killed with kill -9 mid-batch: the sweep finds what it left, and everything it held is stored
 exactly once, within 60 s. The sweep's own rules are tested first, without a worker."""
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
 import pytest
-from celery import Celery
-from django.conf import settings as django_settings
 from django.db.models import Sum
 from django.utils import timezone
 
 from telemetry import queue, services
 from telemetry.models import IngestBatch, PackReading
-from tests.conftest import ARTIFACTS, ROOT, wait_until
+from tests.conftest import wait_until
 from tests.factories import build_site
 from tests.telemetry.payloads import ago, site_sample
 
@@ -72,86 +66,6 @@ def test_the_sweep_sends_one_message_per_task_load_of_waiting_batches(published,
     assert len(published) == 3
     assert set(published) <= {batch.id for batch in waiting}
     assert services.batches_requeue_stale() == 0  # queued just now: not again before INGEST_SWEEP_AFTER
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Stack:
-    """Its own Redis, beat and workers for one test, so the suite's worker cannot take its tasks."""
-
-    def __init__(self, tmp_path):
-        self.tmp_path = tmp_path
-        self.port = free_port()
-        self.broker_url = f"redis://127.0.0.1:{self.port}/0"
-        self.processes = []
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "PMS_WORKER_DATABASE_NAME": django_settings.DATABASES["default"]["NAME"],
-            "TEST_CELERY_BROKER_URL": self.broker_url,
-            "INGEST_LOCK_TIMEOUT": "120s",  # a worker blocked by the test's lock waits, to be killed
-        }
-        self.app = Celery(broker=self.broker_url, set_as_current=False)
-
-    def start(self, name, command):
-        log = open(ARTIFACTS / f"worker-kill-{name}.log", "w")  # noqa: SIM115 (closed with the process)
-        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        process.log = log
-        self.processes.append(process)
-        return process
-
-    def start_redis(self):
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        self.start("redis", [*command, "--appendonly", "no", "--dir", str(self.tmp_path)])
-        wait_until(lambda: self._redis_answers(), timeout=10)
-
-    def _redis_answers(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    def start_worker(self, name):
-        hostname = f"{name}-{os.getpid()}@localhost"
-        celery = [sys.executable, "-m", "celery", "-A", "pms_site"]
-        options = ["--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
-        worker = self.start(name, [*celery, "worker", *options, f"--hostname={hostname}"])
-        wait_until(lambda: self.app.control.ping(destination=[hostname], timeout=0.5), timeout=60)
-        return worker
-
-    def start_beat(self):
-        celery = [sys.executable, "-m", "celery", "-A", "pms_site", "beat", "--loglevel=INFO"]
-        self.start("beat", [*celery, f"--schedule={self.tmp_path / 'beat-schedule'}"])
-
-    def publish(self, batch):
-        self.app.send_task("telemetry.process_batch", args=[str(batch.id)])
-
-    def stop(self):
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            process.log.close()
-        self.app.close()
-
-
-@pytest.fixture
-def stack(tmp_path):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    stack = Stack(tmp_path)
-    try:
-        yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ def test_a_swap_recording_a_discrepancy_resolves_it_with_the_new_installation(si
     discrepancy = unlogged_swap(site, roaming, 3)
 
     installation = discrepancy_resolve_by_swap(
+        confirm_incomplete=True,
         discrepancy=discrepancy,
         position=dock,
         old_component=old,
@@ -49,7 +50,12 @@ def test_an_install_recording_a_discrepancy_resolves_it(site):
     component_remove(component=site.test_cases[(1, 3)], user=None, reason="Sent for repair")
 
     installation = discrepancy_resolve_by_install(
-        discrepancy=discrepancy, component=roaming, position=dock, user=None, reason="Found it"
+        confirm_incomplete=True,
+        discrepancy=discrepancy,
+        component=roaming,
+        position=dock,
+        user=None,
+        reason="Found it",
     )
 
     discrepancy.refresh_from_db()
@@ -63,12 +69,16 @@ def test_a_change_that_does_not_record_the_discrepancy_is_refused_and_leaves_not
 
     with pytest.raises(ValidationError) as error:
         discrepancy_resolve_by_install(
-            discrepancy=discrepancy, component=roaming, position=site.test_docks[(1, 1)], user=None
+            confirm_incomplete=True,
+            discrepancy=discrepancy,
+            component=roaming,
+            position=site.test_docks[(1, 1)],
+            user=None,
         )
 
     assert error.value.message_dict["discrepancy"] == [
-        f"This change does not record the discrepancy it was opened from: case {roaming.serial} reported "
-        "from PMS-79-001 dock 3."
+        f"This change does not record the discrepancy it was opened from: case {roaming.serial} seen at "
+        "PMS-79-001 C1-D3 (reported as dock 3)."
     ]
     assert Installation.objects.count() == installations
     roaming.refresh_from_db()

@@ -1,6 +1,7 @@
 """CSV export rows read directly: the columns, and the rows of a known set of readings."""
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,13 +14,17 @@ pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 CELLS = [3.8 + n / 100 for n in range(14)]
+BANGKOK = ZoneInfo("Asia/Bangkok")
 
 
 def test_the_pack_columns():
     assert [
+        "time_local",
         "time_utc",
         "case_id",
+        "cabinet",
         "dock",
+        "reported_dock",
         "volts",
         "amps",
         "temp_1",
@@ -35,6 +40,7 @@ def test_the_pack_columns():
 
 def test_the_device_columns():
     assert DEVICE_CSV_HEADER == [
+        "time_local",
         "time_utc",
         "device_id",
         "pv_1_volts",
@@ -84,16 +90,27 @@ def site():
 
 
 def test_pack_rows_of_a_site_oldest_first_with_every_column(site):
-    rows = list(pack_csv_rows(start=T0, end=T0 + timedelta(minutes=1), site=site))
+    rows = list(pack_csv_rows(start=T0, end=T0 + timedelta(minutes=1), zone=BANGKOK, site=site))
     first, second = site.test_cases[(1, 1)].serial, site.test_cases[(1, 2)].serial
-    assert [row[:4] for row in rows] == [
-        ["2026-11-20T10:00:00+00:00", first, 1, 54.25],
-        ["2026-11-20T10:00:00+00:00", second, 2, 54.25],  # same time: by case
-        ["2026-11-20T10:00:05+00:00", first, 1, 54.5],
+    assert [row[:7] for row in rows] == [
+        ["2026-11-20T17:00:00+07:00", "2026-11-20T10:00:00+00:00", first, 1, 1, 1, 54.25],
+        [
+            "2026-11-20T17:00:00+07:00",
+            "2026-11-20T10:00:00+00:00",
+            second,
+            1,
+            2,
+            2,
+            54.25,
+        ],  # same time: by case
+        ["2026-11-20T17:00:05+07:00", "2026-11-20T10:00:05+00:00", first, 1, 1, 1, 54.5],
     ]
     assert rows[1] == [
+        "2026-11-20T17:00:00+07:00",
         "2026-11-20T10:00:00+00:00",
         second,
+        1,
+        2,
         2,
         54.25,
         -1.5,
@@ -112,11 +129,11 @@ def test_pack_rows_of_a_site_oldest_first_with_every_column(site):
 
 def test_pack_rows_of_a_case(site):
     case = site.test_cases[(1, 1)]
-    rows = list(pack_csv_rows(start=T0, end=T0 + timedelta(hours=1), case=case))
-    assert [(row[0], row[1]) for row in rows] == [
-        ("2026-11-20T10:00:00+00:00", case.serial),
-        ("2026-11-20T10:00:05+00:00", case.serial),
-        ("2026-11-20T10:01:00+00:00", case.serial),
+    rows = list(pack_csv_rows(start=T0, end=T0 + timedelta(hours=1), zone=UTC, case=case))
+    assert [(row[0], row[1], row[2]) for row in rows] == [
+        ("2026-11-20T10:00:00+00:00", "2026-11-20T10:00:00+00:00", case.serial),
+        ("2026-11-20T10:00:05+00:00", "2026-11-20T10:00:05+00:00", case.serial),
+        ("2026-11-20T10:01:00+00:00", "2026-11-20T10:01:00+00:00", case.serial),
     ]
 
 
@@ -136,9 +153,38 @@ def test_device_rows(kind, model):
     }
     model.objects.create(device=device, time=T0 + timedelta(seconds=5), **values)
     model.objects.create(device=device, time=T0, **{**values, "batt_amps": -3.0})
-    rows = list(device_csv_rows(start=T0, end=T0 + timedelta(minutes=1), device=device))
+    rows = list(device_csv_rows(start=T0, end=T0 + timedelta(minutes=1), zone=BANGKOK, device=device))
+    local = ["2026-11-20T17:00:00+07:00", "2026-11-20T17:00:05+07:00"]
     assert rows == [
-        ["2026-11-20T10:00:00+00:00", "SN-9", 100.0, 50.0, 2.0, 4.0, 54.0, -3.0, 230.0, 229.0, 1.0, 0.5],
-        ["2026-11-20T10:00:05+00:00", "SN-9", 100.0, 50.0, 2.0, 4.0, 54.0, 10.0, 230.0, 229.0, 1.0, 0.5],
+        [
+            local[0],
+            "2026-11-20T10:00:00+00:00",
+            "SN-9",
+            100.0,
+            50.0,
+            2.0,
+            4.0,
+            54.0,
+            -3.0,
+            230.0,
+            229.0,
+            1.0,
+            0.5,
+        ],
+        [
+            local[1],
+            "2026-11-20T10:00:05+00:00",
+            "SN-9",
+            100.0,
+            50.0,
+            2.0,
+            4.0,
+            54.0,
+            10.0,
+            230.0,
+            229.0,
+            1.0,
+            0.5,
+        ],
     ]
     assert all(len(row) == len(DEVICE_CSV_HEADER) for row in rows)

@@ -93,6 +93,24 @@ def test_datasets_of_another_site_are_landed_with_the_valid_ones_for_the_worker_
 
     assert response.status_code == 202
     assert bytes(IngestBatch.objects.get(id=response.json()["batch"]).payload) == body
+    assert response.json()["rejected"] == [
+        f"datasets[1].pms.id: {other.pms_id!r} is not {site.pms_id}, this gateway's PMS"
+    ]
+
+
+def test_a_payload_with_nothing_of_the_tokens_site_is_refused_and_not_landed(client, site, token):
+    other = build_site(docks=4, at=ago(days=2))
+    body = envelope(json.loads(site_sample(other, ago(minutes=1)))["datasets"][0], dataset("pms", "NOPE", []))
+
+    response = post(client, body, token)
+
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        f"Nothing in this payload is of this gateway's site: datasets[0].pms.id: {other.pms_id!r} is not "
+        f"{site.pms_id}, this gateway's PMS; "
+        f"datasets[1].pms.id: 'NOPE' is not {site.pms_id}, this gateway's PMS"
+    )
+    assert not IngestBatch.objects.exists()
 
 
 @pytest.mark.parametrize(

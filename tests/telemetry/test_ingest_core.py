@@ -12,6 +12,7 @@ from telemetry.models import (
     DeviceState,
     Discrepancy,
     InverterReading,
+    LateRollupMinute,
     MpptReading,
     PackReading,
     PackState,
@@ -36,7 +37,9 @@ SAMPLE_TIME = ago(hours=1).replace(microsecond=32000)
 def install_device(site, kind, device_id, at, number=1):
     device = ComponentFactory(kind=kind, configured_id=device_id)
     position = asset_services.site_position_get_or_create(site=site, kind=kind, number=number)
-    asset_services.component_install(component=device, position=position, user=None, at=at)
+    asset_services.component_install(
+        confirm_incomplete=True, component=device, position=position, user=None, at=at
+    )
     return device
 
 
@@ -48,7 +51,11 @@ def sample_site():
     for dock, serial in ((1, "0241"), (2, "0242")):
         case = CaseFactory(serial=serial)
         asset_services.component_install(
-            component=case, position=site.test_docks[(1, dock)], user=None, at=installed
+            confirm_incomplete=True,
+            component=case,
+            position=site.test_docks[(1, dock)],
+            user=None,
+            at=installed,
         )
     site.mppt = install_device(site, Kind.MPPT, "IT6415AD-01-001", installed)
     site.inverter = install_device(site, Kind.INVERTER, "SPI-B2-01-001", installed)
@@ -272,6 +279,7 @@ def test_an_acquisition_board_id_resolves_to_the_case_it_was_in_at_the_readings_
     case_a, case_b = site.test_cases[(1, 1)], site.test_cases[(1, 2)]
     board = AcqBoardFactory()
     asset_services.component_install(
+        confirm_incomplete=True,
         component=board,
         position=asset_services.child_position_get(parent=case_a, kind=Kind.ACQ_BOARD),
         user=None,
@@ -279,6 +287,7 @@ def test_an_acquisition_board_id_resolves_to_the_case_it_was_in_at_the_readings_
     )
     asset_services.component_remove(component=board, user=None, reason="moved", at=moved_at)
     asset_services.component_install(
+        confirm_incomplete=True,
         component=board,
         position=asset_services.child_position_get(parent=case_b, kind=Kind.ACQ_BOARD),
         user=None,
@@ -316,7 +325,7 @@ def test_a_case_reporting_from_another_dock_is_stored_and_raises_one_discrepancy
 
     assert PackReading.objects.filter(case=case, dock=3).count() == 3
     discrepancy = Discrepancy.objects.get()
-    assert discrepancy.kind == Discrepancy.Kind.DOCK_MISMATCH
+    assert discrepancy.kind == Discrepancy.Kind.OTHER_CASE
     assert (discrepancy.case_id, discrepancy.observed_site_id, discrepancy.observed_dock) == (
         case.id,
         site.id,
@@ -331,7 +340,7 @@ def test_a_case_reporting_from_another_dock_is_stored_and_raises_one_discrepancy
     assert discrepancy.status == Discrepancy.Status.OPEN
 
 
-def test_a_case_reporting_from_a_pms_it_is_not_installed_in_is_a_wrong_pms_discrepancy():
+def test_a_case_reporting_from_a_pms_it_is_not_installed_in_says_where_it_is_recorded():
     home, elsewhere = build_site(docks=4, at=ago(days=2)), build_site(docks=4, at=ago(days=2))
     case = home.test_cases[(1, 2)]
     stray = CaseFactory()
@@ -347,7 +356,10 @@ def test_a_case_reporting_from_a_pms_it_is_not_installed_in_is_a_wrong_pms_discr
 
     assert result.stored == 2
     found = {d.case_id: d for d in Discrepancy.objects.all()}
-    assert found[case.id].kind == found[stray.id].kind == Discrepancy.Kind.WRONG_PMS
+    assert (found[case.id].kind, found[stray.id].kind) == (
+        Discrepancy.Kind.OTHER_SITE,
+        Discrepancy.Kind.NOT_INSTALLED,
+    )
     assert (found[case.id].recorded_site_id, found[case.id].recorded_dock) == (home.id, 2)
     assert (found[stray.id].recorded_site_id, found[stray.id].recorded_dock) == (None, None)
     assert PackReading.objects.get(case=case).site_id == elsewhere.id
@@ -366,3 +378,40 @@ def test_readings_and_rollups_are_timescaledb_hypertables():
         "telemetry_devicerollup1m",
         "telemetry_devicerollup1h",
     } <= names
+
+
+def test_an_ingest_notes_the_minutes_of_readings_later_than_beats_refresh_as_due(settings):
+    settings.TELEMETRY_ROLLUP_1M_LATENESS = timedelta(minutes=10)
+    site = build_site(docks=4, at=ago(days=2))
+    backlog, live = ago(days=1), ago(minutes=2)
+
+    ingest_payload(raw=site_sample(site, backlog), site=site)
+    ingest_payload(raw=site_sample(site, live), site=site)
+    ingest_payload(raw=site_sample(site, backlog), site=site)  # re-sent: nothing stored, nothing noted
+
+    minute = backlog.astimezone(UTC).replace(second=0, microsecond=0)
+    assert list(LateRollupMinute.objects.values_list("minute", flat=True)) == [minute]
+
+
+def test_packs_not_cached_yet_are_stored_after_the_cached_ones_with_resends_and_discrepancies_counted_once():
+    """The cache holds the first payload's pack; the second payload's other packs wait for a second COPY."""
+    site = build_site(docks=4, at=ago(days=1))
+    first, second, third = (site.test_cases[(1, dock)] for dock in (1, 2, 3))
+    t1, t2, t3 = ago(minutes=30), ago(minutes=29), ago(minutes=28)
+    assert ingest_payload(raw=site_sample(site, t1, docks={1}), site=site).stored == 1
+
+    records = [
+        pack_record(first.serial, 1, t1),  # re-sent
+        pack_record(first.serial, 1, t2),
+        pack_record(second.serial, 2, t2),  # not cached yet
+        pack_record(third.serial, 2, t2),  # not cached yet, and not where the records put it
+        pack_record(first.serial, 3, t3),  # cached, and not where the records put it
+    ]
+    result = ingest_payload(raw=envelope(dataset("pms", site.pms_id, records)), site=site)
+
+    assert (result.stored, result.duplicate, result.quarantined) == (4, 1, 0)
+    assert PackReading.objects.count() == 5
+    latest = dict(PackState.objects.values_list("case_id", "time"))
+    assert latest == {first.id: t3, second.id: t2, third.id: t2}
+    seen = {(d.case_id, d.observed_dock): d.sample_count for d in Discrepancy.objects.filter(status="open")}
+    assert seen == {(third.id, 2): 1, (first.id, 3): 1}

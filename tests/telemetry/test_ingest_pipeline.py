@@ -6,7 +6,8 @@ import pytest
 from django.db import OperationalError
 
 from telemetry import services
-from telemetry.models import IngestBatch, PackReading, PackRollup1h, PackRollup1m, PackState
+from telemetry.models import IngestBatch, LateRollupMinute, PackReading, PackRollup1h, PackRollup1m, PackState
+from telemetry.rollups import TAKE_LATE_SQL
 from telemetry.services import gateway_token_create, ingest_payload
 from tests.conftest import wait_until
 from tests.factories import build_site
@@ -72,6 +73,25 @@ def test_a_batch_that_fails_mid_way_stays_pending_and_the_sweep_gets_it_stored_e
     assert PackReading.objects.count() == 8
 
 
+def test_a_batch_of_late_readings_does_not_wait_for_a_refresh_taking_the_same_minute(
+    other_session, settings
+):
+    site = build_site(docks=4, at=ago(days=2))
+    yesterday = ago(days=1)
+    ingest_payload(raw=site_sample(site, yesterday, docks=range(1, 3)), site=site)
+    with other_session.cursor() as cursor:  # a late rollups' refresh, under way, has taken that minute
+        cursor.execute(TAKE_LATE_SQL, {"limit": 10})
+        assert len(cursor.fetchall()) == 1
+    batch = IngestBatch.objects.create(payload=site_sample(site, yesterday), site=site)
+    settings.INGEST_LOCK_TIMEOUT = "300ms"
+
+    [processed] = services.batch_process(batch_id=batch.id)
+
+    assert (processed.batch.stored, processed.batch.duplicate) == (2, 2)
+    # Noted again, for the refresh after the one under way (whose taking is not committed yet).
+    assert LateRollupMinute.objects.count() == 2
+
+
 def test_the_sweep_leaves_recently_queued_and_finished_batches_alone(settings):
     site = build_site(docks=4, at=ago(days=1))
     payload = envelope(dataset("pms", site.pms_id, []))
@@ -108,3 +128,4 @@ def test_a_gateway_backlog_older_than_the_beat_margin_gets_its_rollups_from_the_
     rollup = wait_until(lambda: PackRollup1h.objects.filter(site=site).count() == 4)
     assert rollup
     assert PackRollup1m.objects.filter(site=site, bucket__lte=yesterday).count() == 4
+    assert not LateRollupMinute.objects.exists()

@@ -54,7 +54,7 @@ def test_a_replay_stores_a_record_once_the_master_data_knows_its_case():
     reading = PackReading.objects.get(case=case)
     assert (reading.site_id, reading.dock) == (site.id, 4)
     # Not installed anywhere yet: stored against the case, flagged for the field engineers.
-    assert Discrepancy.objects.get(case=case).kind == Discrepancy.Kind.WRONG_PMS
+    assert Discrepancy.objects.get(case=case).kind == Discrepancy.Kind.NOT_INSTALLED
 
 
 def test_the_replay_command_and_admin_action_resolve_what_they_can(admin_client):
@@ -63,7 +63,11 @@ def test_the_replay_command_and_admin_action_resolve_what_they_can(admin_client)
 
     out = io.StringIO()
     call_command("replay_quarantine", "--kind", "pms", stdout=out)
-    assert "0 records stored or already present; 1 still quarantined." in out.getvalue()
+    lines = out.getvalue().splitlines()
+    # Why it is still there, without the record's place; the counts as the last line.
+    assert lines[0] == "Still quarantined, by reason:"
+    assert lines[1].startswith("  1: pack.id: 'NEW-0001' is neither a known Case id")
+    assert lines[-1] == "0 records stored or already present; 1 still quarantined."
 
     CaseFactory(serial="NEW-0001")
     response = admin_client.post(
@@ -77,7 +81,7 @@ def test_the_replay_command_and_admin_action_resolve_what_they_can(admin_client)
     assert record.resolved
 
 
-def test_ingest_file_stores_json_lines_and_reports_counts(tmp_path):
+def test_ingest_file_stores_json_lines_and_reports_counts_and_progress(tmp_path, capsys):
     site = build_site(docks=4, at=ago(days=2))
     lines = [site_sample(site, ago(minutes=minutes)) for minutes in (3, 2, 1)]
     path = tmp_path / "backfill.jsonl"
@@ -89,6 +93,8 @@ def test_ingest_file_stores_json_lines_and_reports_counts(tmp_path):
     assert (
         "4 payloads: 12 readings stored, 4 duplicates, 0 quarantined, 0 payloads rejected." in out.getvalue()
     )
+    # Off a terminal, progress is a plain line per tenth of the work.
+    assert capsys.readouterr().err.splitlines()[-1].startswith("Ingest: 4 of 4 payloads (100%)")
     assert PackReading.objects.count() == 12
     assert set(IngestBatch.objects.values_list("status", "source")) == {("done", "file")}
 

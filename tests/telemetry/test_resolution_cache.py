@@ -32,6 +32,7 @@ def test_a_case_swap_recorded_after_an_ingest_is_honoured_by_the_next_ingest():
     assert Discrepancy.objects.get().case_id == new_case.id  # not installed anywhere yet
 
     asset_services.component_swap(
+        confirm_incomplete=True,
         position=dock,
         old_component=old_case,
         new_component=new_case,
@@ -46,7 +47,7 @@ def test_a_case_swap_recorded_after_an_ingest_is_honoured_by_the_next_ingest():
     new_case_discrepancy = Discrepancy.objects.get(case=new_case)
     assert (new_case_discrepancy.sample_count, new_case_discrepancy.last_seen) == (1, before)
     old_case_discrepancy = Discrepancy.objects.get(case=old_case)
-    assert old_case_discrepancy.kind == Discrepancy.Kind.WRONG_PMS
+    assert old_case_discrepancy.kind == Discrepancy.Kind.NOT_INSTALLED
     assert (old_case_discrepancy.recorded_site_id, old_case_discrepancy.recorded_dock) == (None, None)
 
 
@@ -55,6 +56,7 @@ def test_an_acquisition_board_moved_after_an_ingest_resolves_to_its_new_case_in_
     case_a, case_b = site.test_cases[(1, 1)], site.test_cases[(1, 2)]
     board = AcqBoardFactory()
     asset_services.component_install(
+        confirm_incomplete=True,
         component=board,
         position=asset_services.child_position_get(parent=case_a, kind=Kind.ACQ_BOARD),
         user=None,
@@ -65,6 +67,7 @@ def test_an_acquisition_board_moved_after_an_ingest_resolves_to_its_new_case_in_
 
     asset_services.component_remove(component=board, user=None, reason="Moved", at=moved_at)
     asset_services.component_install(
+        confirm_incomplete=True,
         component=board,
         position=asset_services.child_position_get(parent=case_b, kind=Kind.ACQ_BOARD),
         user=None,
@@ -104,6 +107,7 @@ def test_an_mppt_installed_after_an_ingest_is_filed_under_its_site_in_the_next_i
 
     assert ingest_from_file(before).quarantined == 1
     asset_services.component_install(
+        confirm_incomplete=True,
         component=mppt,
         position=asset_services.site_position_get_or_create(site=site, kind=Kind.MPPT, number=1),
         user=None,
@@ -153,7 +157,7 @@ def _open_installation(site):
     )
     case, dock = CaseFactory(), site.test_docks[(1, 1)]
     return lambda: asset_services.component_install(
-        component=case, position=dock, user=None, at=ago(minutes=1)
+        confirm_incomplete=True, component=case, position=dock, user=None, at=ago(minutes=1)
     )
 
 

@@ -15,20 +15,23 @@ from telemetry.models import (
     DeviceRollup1h,
     DeviceRollup1m,
     InverterReading,
+    LateRollupMinute,
     MpptReading,
     PackReading,
     PackRollup1h,
     PackRollup1m,
 )
-from telemetry.rollup_tasks import refresh_rollups_1m, refresh_rollups_ranges
+from telemetry.rollup_tasks import refresh_late_rollups, refresh_rollups_1m
 from telemetry.rollups import (
     ONE_HOUR,
     ONE_MINUTE,
     bucket_start,
-    late_minute_ranges,
+    late_minutes,
+    late_minutes_note,
     refresh_all_rollups,
     refresh_recent_rollups,
     refresh_rollups,
+    rollups_refresh_late,
     rollups_refresh_ranges,
 )
 from tests.conftest import wait_until
@@ -277,7 +280,7 @@ def test_the_refresh_rollups_command_backfills_a_range(site, case):
 
     assert PackRollup1m.objects.get(case=case).bucket == T0
     assert PackRollup1h.objects.get(case=case).bucket == T0
-    assert output.getvalue().startswith("2 rollup rows written")
+    assert output.getvalue().startswith("4 rollup rows written")  # the pack's and the site's, per width
 
 
 @pytest.mark.django_db
@@ -293,25 +296,58 @@ def test_the_refresh_rollups_command_explains_a_bad_range(arguments, message):
         call_command("refresh_rollups", *arguments)
 
 
-def test_of_the_times_just_stored_only_the_minutes_of_those_older_than_the_margin_need_a_refresh(settings):
+def test_of_the_times_just_stored_only_the_minutes_of_those_older_than_the_margin_are_late(settings):
     settings.TELEMETRY_ROLLUP_1M_LATENESS = timedelta(minutes=10)
     now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     india = timezone(timedelta(hours=5, minutes=30))
     times = [
         now - timedelta(minutes=9),  # beat's
         now - timedelta(minutes=11, seconds=30),
-        now - timedelta(minutes=12, seconds=55),  # the next minute: one range with the one above
+        now - timedelta(minutes=11, seconds=55),  # the same minute
         now - timedelta(minutes=50),
         datetime(2026, 9, 1, 8, 40, 5, tzinfo=india),  # 03:10 UTC
     ]
 
     minute = timedelta(minutes=1)
-    assert late_minute_ranges(times=times, now=now) == [
-        (datetime(2026, 9, 1, 3, 10, tzinfo=UTC), datetime(2026, 9, 1, 3, 11, tzinfo=UTC)),
-        (now - 50 * minute, now - 49 * minute),
-        (now - 13 * minute, now - 11 * minute),
-    ]
-    assert late_minute_ranges(times=times[:1], now=now) == []
+    assert late_minutes(times=times, now=now) == {
+        datetime(2026, 9, 1, 3, 10, tzinfo=UTC),
+        now - 50 * minute,
+        now - 12 * minute,
+    }
+    assert late_minutes(times=times[:1], now=now) == set()
+
+
+@pytest.mark.django_db
+def test_late_minutes_are_refreshed_with_their_hours_and_taken_off_the_list(site, case):
+    for minutes in (5, 6, 70):
+        pack_reading(case, site, T0 + timedelta(minutes=minutes), volts=54.0, cells=cells(3.8, 3.9))
+    late_minutes_note(minutes={T0 + timedelta(minutes=5), T0 + timedelta(minutes=6)})
+    late_minutes_note(minutes={T0 + timedelta(minutes=6), T0 + timedelta(minutes=70)})  # a second batch
+
+    assert rollups_refresh_late(limit=3) is True  # the three oldest notes; one may still be due
+    assert rollup_counts(PackRollup1m, case=case) == {T0 + 5 * ONE_MINUTE: 1, T0 + 6 * ONE_MINUTE: 1}
+    assert rollup_counts(PackRollup1h, case=case) == {T0: 2}
+    assert list(LateRollupMinute.objects.values_list("minute", flat=True)) == [T0 + 70 * ONE_MINUTE]
+
+    assert rollups_refresh_late(limit=3) is False
+    assert rollup_counts(PackRollup1h, case=case) == {T0: 2, T0 + ONE_HOUR: 1}
+    assert not LateRollupMinute.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_late_refresh_that_fails_leaves_its_minutes_due(site, case, monkeypatch):
+    pack_reading(case, site, T0 + timedelta(minutes=5), volts=54.0, cells=cells(3.8, 3.9))
+    late_minutes_note(minutes={T0 + timedelta(minutes=5)})
+
+    def fail(**kwargs):
+        raise RuntimeError("the worker died mid-way")
+
+    monkeypatch.setattr("telemetry.rollups.rollups_refresh_ranges", fail)
+    with pytest.raises(RuntimeError):
+        rollups_refresh_late()
+
+    assert list(LateRollupMinute.objects.values_list("minute", flat=True)) == [T0 + 5 * ONE_MINUTE]
+    assert not PackRollup1m.objects.exists()
 
 
 def test_buckets_are_aligned_to_utc_whatever_the_offset_of_the_time():
@@ -350,12 +386,12 @@ def test_refreshing_two_minutes_80_days_apart_rewrites_their_rollups_and_nothing
 
     assert rollup_counts(PackRollup1m, case=case) == {early + bucket: 2, middle + bucket: 1, late + bucket: 2}
     assert rollup_counts(PackRollup1h, case=case) == {early: 2, middle: 1, late: 2}
-    assert written == 4
+    assert written == 8  # 4 of the pack, 4 of its site
     # One statement per rollup table and minute or hour: the 80 days between cost nothing.
     assert len(upserts(queries)) == 2 * UPSERTS_PER_RANGE
 
 
-UPSERTS_PER_RANGE = 4  # pack and device rollups, 1-minute and 1-hour
+UPSERTS_PER_RANGE = 6  # pack, site and device rollups, 1-minute and 1-hour
 
 
 @pytest.mark.django_db
@@ -373,16 +409,17 @@ def test_ranges_that_touch_are_refreshed_as_one(site, case):
         )
 
     assert rollup_counts(PackRollup1h, case=case) == {T0: 1, T0 + ONE_HOUR: 1, T0 + 2 * ONE_HOUR: 1}
-    assert written == 6
+    assert written == 12
     assert len(upserts(queries)) == UPSERTS_PER_RANGE
 
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_the_ranges_task_refreshes_the_minutes_it_is_given_in_a_worker(site, case, celery_worker_process):
+def test_the_late_rollups_task_refreshes_the_minutes_due_in_a_worker(site, case, celery_worker_process):
     pack_reading(case, site, T0 + timedelta(minutes=5), volts=54.0, cells=cells(3.8, 3.9))
+    late_minutes_note(minutes={T0 + timedelta(minutes=5)})
 
-    refresh_rollups_ranges.delay([(T0.isoformat(), (T0 + ONE_HOUR).isoformat())])
+    refresh_late_rollups.delay()
 
     rollup = wait_until(lambda: PackRollup1h.objects.filter(case=case).first())
     assert (rollup.bucket, rollup.n) == (T0, 1)

@@ -7,12 +7,14 @@ from django.utils import timezone
 
 from assets.constants import CELL_BLOCKS_PER_CASE, pms_dock_number
 from assets.models import Kind
-from telemetry.models import InverterReading, MpptReading, PackReading
-from telemetry.rollups import refresh_all_rollups
+from telemetry.measures import pack_chart_measures
+from telemetry.models import InverterReading, MpptReading, PackReading, PackRollup1h, PackRollup1m
+from telemetry.rollups import pack_rollups_refresh_cases, refresh_all_rollups, refresh_rollups
+from telemetry.selectors import fetch_dicts
 from telemetry.series import (
     Resolution,
-    case_life_start,
     cell_series,
+    data_start,
     device_series,
     pack_series,
     series_resolution,
@@ -21,6 +23,7 @@ from tests.factories import ComponentFactory, build_site
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 MS = 1000
+ONE_MINUTE, ONE_HOUR = timedelta(minutes=1), timedelta(hours=1)
 PACK_FIGURES = ["volts_min", "volts_avg", "volts_max", "amps_min", "amps_avg", "amps_max", "temp_max"]
 PACK_FIGURES += ["cell_min", "cell_max"]
 
@@ -126,6 +129,69 @@ def test_rollup_sources_give_the_figures_the_raw_readings_give(readings):
     }
 
 
+def series_from_pack_rollups(resolution, site):
+    """A site's pack series as charts computed it before the site rollups: across its pack rollup rows."""
+    table = {"1m": PackRollup1m, "1h": PackRollup1h}[resolution.source]._meta.db_table
+    figures = [(measure.column(stat), measure.of_rollups(stat)) for measure, stat in pack_chart_measures()]
+    rows = fetch_dicts(
+        f"""
+        SELECT time_bucket(%(bucket)s, bucket) AS t, {", ".join(f"{sql} AS {name}" for name, sql in figures)}
+        FROM {table} WHERE site_id = %(site_id)s AND bucket >= %(start)s AND bucket < %(end)s
+        GROUP BY t ORDER BY t
+        """,
+        {"site_id": site.pk, "bucket": resolution.bucket, "start": resolution.start, "end": resolution.end},
+    )
+    return {
+        "t": [ms(row["t"]) for row in rows],
+        **{name: [round(float(row[name]), 3) for row in rows] for name, _ in figures},
+    }
+
+
+def assert_site_series_as_before(site):
+    for source, bucket in (("1m", ONE_MINUTE), ("1m", 10 * ONE_MINUTE), ("1h", ONE_HOUR)):
+        resolution = Resolution(start=T0, end=T0 + 2 * ONE_HOUR, bucket=bucket, source=source)
+        assert pack_series(resolution=resolution, site=site) == series_from_pack_rollups(resolution, site)
+
+
+@pytest.mark.django_db
+def test_site_rollups_give_the_figures_the_pack_rollups_gave_after_late_and_moved_readings(readings):
+    site = readings
+    refresh_all_rollups(start=T0, end=T0 + 2 * ONE_HOUR)
+    assert_site_series_as_before(site)
+
+    # A late reading of a third pack in minute 2, refreshed on its own, and one in the next hour.
+    PackReading.objects.bulk_create(
+        [
+            pack_reading(site, 3, T0 + timedelta(minutes=2, seconds=15), volts=57.5, cell=3.6),
+            pack_reading(site, 3, T0 + timedelta(minutes=61), volts=49.0),
+        ]
+    )
+    refresh_rollups(width=ONE_MINUTE, start=T0 + 2 * ONE_MINUTE, end=T0 + 62 * ONE_MINUTE)
+    refresh_rollups(width=ONE_HOUR, start=T0, end=T0 + 2 * ONE_HOUR)
+    assert_site_series_as_before(site)
+    minutes = Resolution(start=T0, end=T0 + ONE_HOUR, bucket=ONE_MINUTE, source="1m")
+    assert pack_series(resolution=minutes, site=site)["volts_max"] == [54.0, 57.5]
+
+    # Re-attribution: dock 1's readings of minute 0 belonged to a case at another site.
+    other = build_site(cabinets=1, docks=4, at=T0 - timedelta(days=1))
+    moved_from, moved_to = site.test_cases[(1, 1)], other.test_cases[(1, 1)]
+    PackReading.objects.filter(case=moved_from, time__lt=T0 + timedelta(minutes=1)).update(
+        case=moved_to, site=other
+    )
+    pack_rollups_refresh_cases(case_ids=[moved_from.pk, moved_to.pk], start=T0, end=T0 + ONE_HOUR)
+    assert_site_series_as_before(site)
+    assert_site_series_as_before(other)
+    assert pack_series(resolution=minutes, site=site)["volts_min"] == [54.0, 51.0]  # dock 2's alone
+    assert pack_series(resolution=minutes, site=other)["volts_avg"] == [51.0]
+
+    # Moved back, minute 0 of the other site is left without a pack: no point there any more.
+    PackReading.objects.filter(case=moved_to).update(case=moved_from, site=site)
+    pack_rollups_refresh_cases(case_ids=[moved_from.pk, moved_to.pk], start=T0, end=T0 + ONE_HOUR)
+    assert_site_series_as_before(site)
+    assert pack_series(resolution=minutes, site=other)["t"] == []
+    assert pack_series(resolution=minutes, site=site)["volts_min"] == [50.0, 51.0]
+
+
 @pytest.mark.django_db
 def test_a_case_series_reads_that_case_only(readings):
     case = readings.test_cases[(1, 1)]
@@ -193,12 +259,13 @@ def test_device_series_per_device_with_power_per_input_and_load(site, source):
 
 
 @pytest.mark.django_db
-def test_a_case_life_starts_with_its_first_rollup_else_its_first_recent_reading(site):
+def test_data_starts_with_the_first_rollup_else_the_first_recent_reading(site):
     case = site.test_cases[(1, 1)]
-    assert case_life_start(case=case) is None
+    assert data_start(case=case) is None and data_start(site=site) is None
     recent = timezone.now() - timedelta(hours=2)
     PackReading.objects.bulk_create([pack_reading(site, 1, recent, volts=50.0)])
-    assert case_life_start(case=case) == recent
+    assert data_start(case=case) == recent == data_start(site=site)
     PackReading.objects.bulk_create([pack_reading(site, 1, T0 + timedelta(minutes=3), volts=50.0)])
     refresh_all_rollups(start=T0, end=T0 + timedelta(hours=1))
-    assert case_life_start(case=case) == T0  # the hour bucket holding its first reading
+    assert data_start(case=case) == T0 == data_start(site=site)  # the hour bucket of the first reading
+    assert data_start(case=site.test_cases[(1, 2)]) is None

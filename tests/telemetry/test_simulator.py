@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import Max, Sum
+from django.db.models import Max, Min, Sum
 from django.utils import timezone
 
 from assets import services
@@ -32,6 +32,7 @@ BASIC_ISO = re.compile(r"^\d{8}T\d{6}\.\d{3}[+-]\d{4}$")
 
 def install_device(site, kind, number, device_id, at):
     services.component_install(
+        confirm_incomplete=True,
         component=ComponentFactory(kind=kind, configured_id=device_id),
         position=services.site_position_get_or_create(site=site, kind=kind, number=number),
         user=None,
@@ -56,7 +57,9 @@ def demo_sites():
         board = AcqBoardFactory(configured_id="")
         case = second.test_cases[(1, dock)]
         position = services.child_position_get(parent=case, kind=Kind.ACQ_BOARD)
-        services.component_install(component=board, position=position, user=None, at=installed)
+        services.component_install(
+            confirm_incomplete=True, component=board, position=position, user=None, at=installed
+        )
         old_boards.append(board)
     second.test_old_boards = old_boards
     return first, second
@@ -95,7 +98,7 @@ def test_backfill_stores_every_reading_with_one_discrepancy_for_the_unlogged_swa
     swap_at = default_swap_at(timezone.now())
     mover, taken_out = first.test_cases[(2, 12)], first.test_cases[(2, 11)]
     [discrepancy] = Discrepancy.objects.all()
-    assert (discrepancy.case, discrepancy.kind) == (mover, Discrepancy.Kind.DOCK_MISMATCH)
+    assert (discrepancy.case, discrepancy.kind) == (mover, Discrepancy.Kind.OTHER_CASE)
     assert (discrepancy.observed_site, discrepancy.observed_dock) == (first, 23)
     assert (discrepancy.recorded_site, discrepancy.recorded_dock) == (first, 24)
     assert discrepancy.first_seen == swap_at
@@ -124,6 +127,34 @@ def test_running_the_backfill_again_stores_nothing_twice(demo_sites):
     added = set(PackReading.objects.values_list("case_id", "time")) - first_run
     assert all(time > newest for _, time in added)
     assert Discrepancy.objects.count() <= 1
+
+
+@pytest.mark.django_db
+def test_a_longer_backfill_fills_the_days_before_the_oldest_reading_and_the_gaps(demo_sites, capsys):
+    call_command("simulate", backfill_days=0.05, fine_hours=0.05)
+    oldest = PackReading.objects.aggregate(Min("time"))["time__min"]
+    capsys.readouterr()
+
+    call_command("simulate", backfill_days=0.2, fine_hours=0.05)
+
+    first = PackReading.objects.aggregate(Min("time"))["time__min"]
+    assert first < oldest - timedelta(hours=3)
+    assert PackReading.objects.filter(time__lt=oldest).count() > 100
+    # Off a terminal: a progress line per tenth of the work, then the counts as the last line.
+    out, err = capsys.readouterr()
+    progress = [line for line in err.splitlines() if re.match(r"Backfill: [\d,]+ of ", line)]
+    assert 1 <= len(progress) <= 10 and progress[-1].split(" (")[1].startswith("100%")
+    assert re.fullmatch(
+        r"Backfill: \d+ readings stored, 0 duplicates, 0 quarantined; .*", out.splitlines()[-1]
+    )
+
+    # A gap between stored readings is filled too.
+    count = PackReading.objects.count()
+    PackReading.objects.filter(
+        time__gte=oldest - timedelta(hours=2), time__lt=oldest - timedelta(hours=1)
+    ).delete()
+    call_command("simulate", backfill_days=0.2, fine_hours=0.05)
+    assert PackReading.objects.count() >= count
 
 
 @pytest.mark.django_db

@@ -9,6 +9,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -24,6 +25,9 @@ from assets.permissions import FIELD_ENGINEER, MANAGER, WAREHOUSE
 
 # The demo users and their roles (groups created by migration 0003_roles).
 DEMO_USERS = {"warehouse": WAREHOUSE, "engineer": FIELD_ENGINEER, "manager": MANAGER}
+
+
+CASE_MODEL = "LFP-48V-100Ah"
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,12 @@ class Command(BaseCommand):
             return
         with transaction.atomic():
             DemoBuilder(receiver=users.get("warehouse"), engineer=users.get("engineer")).build()
+            services.part_model_create(
+                model_number=CASE_MODEL,
+                kind=Kind.CASE,
+                nominal_ah=Decimal(100),
+                nominal_volts=Decimal("51.2"),
+            )
         self.stdout.write(self.style.SUCCESS(f"Demo sites created: {', '.join(demo_pms_ids)}."))
 
     def ensure_users(self, password_file):
@@ -241,7 +251,7 @@ class DemoBuilder:
     def assembled_cases(self, case_ids, *, unconfigured=()):
         """Receive cases with all their parts and assemble them; the acquisition boards store the Case id."""
         count = len(case_ids)
-        cases = self.receive(Kind.CASE, case_ids, model_number="LFP-48V-100Ah")
+        cases = self.receive(Kind.CASE, case_ids, model_number=CASE_MODEL)
         cell_blocks = self.receive(
             Kind.CELL_BLOCK,
             self.serials.take("CB", count * CELL_BLOCKS_PER_CASE, width=6),

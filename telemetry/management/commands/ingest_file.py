@@ -3,10 +3,10 @@ import sys
 import msgspec
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from tqdm import tqdm
 
 from telemetry import services
 from telemetry.models import IngestBatch
+from telemetry.progress import Progress
 from telemetry.rollups import minute_ranges, rollups_refresh_ranges
 
 
@@ -27,18 +27,21 @@ class Command(BaseCommand):
         payloads = self._payloads(data)
         totals = services.IngestResult()
         failed = 0
-        for number, raw in enumerate(tqdm(payloads, unit="payload", disable=len(payloads) < 2), start=1):
-            # Landed as the endpoint lands a POST, and processed here, without a worker. In one transaction,
-            # so the message landing sends goes out once the batch is done: a worker that gets it skips it.
-            with transaction.atomic():
-                batch_id = services.batch_receive(raw=raw, source=IngestBatch.Source.FILE)
-                processed = services.batch_process(batch_id=batch_id)
-            if not processed:
-                failed += 1
-                error = IngestBatch.objects.values_list("error", flat=True).get(id=batch_id)
-                self.stderr.write(f"payload {number} (batch {batch_id}): {error}")
-                continue
-            totals.add(processed[0].result)
+        with Progress(total=len(payloads), unit="payloads", label="Ingest") as progress:
+            for number, raw in enumerate(payloads, start=1):
+                # Landed as the endpoint lands a POST, and processed here, without a worker. In one
+                # transaction, so the message landing sends goes out once the batch is done: a worker that
+                # gets it skips it.
+                with transaction.atomic():
+                    batch_id = services.batch_receive(raw=raw, source=IngestBatch.Source.FILE)
+                    processed = services.batch_process(batch_id=batch_id)
+                progress.update(1)
+                if not processed:
+                    failed += 1
+                    error = IngestBatch.objects.values_list("error", flat=True).get(id=batch_id)
+                    self.stderr.write(f"payload {number} (batch {batch_id}): {error}")
+                    continue
+                totals.add(processed[0].result)
         self.stdout.write(
             f"{len(payloads)} payloads: {totals.stored} readings stored, {totals.duplicate} duplicates, "
             f"{totals.quarantined} quarantined, {failed} payloads rejected."

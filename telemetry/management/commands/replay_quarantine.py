@@ -2,6 +2,10 @@ from django.core.management.base import BaseCommand
 
 from telemetry import services
 from telemetry.models import DatasetKind, QuarantinedRecord
+from telemetry.progress import Progress
+
+# The most frequent reasons listed for the records still quarantined.
+REASONS_SHOWN = 10
 
 
 class Command(BaseCommand):
@@ -20,7 +24,17 @@ class Command(BaseCommand):
             records = records.filter(device_id=device)
         if batch:
             records = records.filter(batch_id=batch)
-        outcome = services.quarantine_replay(records=list(records))
+        records = list(records)
+        with Progress(total=len(records), unit="records", label="Replay") as progress:
+            outcome = services.quarantine_replay(records=records, progress=progress.update)
+        if outcome.reasons:
+            self.stdout.write("Still quarantined, by reason:")
+            for reason, count in outcome.reasons.most_common(REASONS_SHOWN):
+                self.stdout.write(f"  {count}: {reason}")
+            if len(outcome.reasons) > REASONS_SHOWN:
+                self.stdout.write(
+                    f"  ... and {len(outcome.reasons) - REASONS_SHOWN} other reasons (see the admin)"
+                )
         self.stdout.write(
             f"{outcome.resolved} records stored or already present; "
             f"{outcome.still_quarantined} still quarantined."

@@ -3,18 +3,20 @@ import os
 import time
 import urllib.error
 import urllib.request
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Max, Q
+from django.db.models import Q
 from django.utils import timezone
-from tqdm import tqdm
 
 from assets.models import Site
-from telemetry.models import GatewayToken, PackReading
+from telemetry.faults import Fault, FaultPlan, Gap
+from telemetry.models import GatewayToken
+from telemetry.progress import Progress
 from telemetry.rollups import refresh_all_rollups
+from telemetry.selectors import pack_reading_gaps
 from telemetry.services import gateway_token_create, hash_token, ingest_payload
 from telemetry.simulation import SAMPLE_SECONDS, Simulator, default_swap_at, sample_times, site_layouts
 
@@ -23,6 +25,8 @@ logger = logging.getLogger("telemetry.simulate")
 # Backfill payloads hold this many samples of one site (an hour at 5 s): large enough for COPY to shine.
 SAMPLES_PER_PAYLOAD = 720
 TOKEN_NAME = "simulator"
+# A site without readings for longer than this (the backfill's coarse step is a minute) has a gap to fill.
+GAP = timedelta(minutes=5)
 
 
 class Command(BaseCommand):
@@ -33,7 +37,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--backfill-days", type=float, help="Fill the last N days (skips what is stored)."
+            "--backfill-days",
+            type=float,
+            help="Fill the last N days where a site has no readings: before the oldest stored one, after the "
+            "newest, and gaps of more than 5 minutes between.",
         )
         parser.add_argument(
             "--fine-hours",
@@ -49,8 +56,26 @@ class Command(BaseCommand):
             help="The ingest endpoint for --live (default: PMS_HOST and PMS_PORT, as `make run` serves).",
         )
         parser.add_argument("--site", action="append", dest="pms_ids", help="Only this PMS id (repeatable).")
+        parser.add_argument(
+            "--fault",
+            action="append",
+            dest="faults",
+            metavar="KIND:PACK_ID",
+            help="Inject a fault into a pack from the backfill's start (repeatable; replaces the demo's weak "
+            f"cell). KIND: {', '.join(Fault)}.",
+        )
+        parser.add_argument(
+            "--gap",
+            action="append",
+            dest="gaps",
+            metavar="PMS_ID,START,END",
+            help="A data gap: the site sends nothing from START to END (ISO 8601: 2026-11-20T10:00+07:00).",
+        )
+        parser.add_argument("--truth-file", help="Write the faults and gaps injected to this JSON file.")
 
-    def handle(self, *args, backfill_days, fine_hours, live, url, pms_ids, **options):
+    def handle(
+        self, *args, backfill_days, fine_hours, live, url, pms_ids, faults, gaps, truth_file, **options
+    ):
         if backfill_days is None and not live:
             raise CommandError("Say what to do: --backfill-days N, --live, or both (backfill first).")
         if backfill_days is not None and backfill_days <= 0:
@@ -59,7 +84,12 @@ class Command(BaseCommand):
         layouts = site_layouts(now, pms_ids)
         if not layouts:
             raise CommandError("No site with installed cases to simulate; run `manage.py demo_data` first.")
-        simulator = Simulator(layouts, swap_at=default_swap_at(now))
+        plan = None
+        if faults or gaps or truth_file:
+            plan = fault_plan(start=now - timedelta(days=backfill_days or 0), faults=faults, gaps=gaps)
+            if truth_file:
+                plan.write_truth(truth_file)
+        simulator = Simulator(layouts, swap_at=default_swap_at(now), faults=plan)
         if backfill_days is not None:
             self.backfill(simulator, end=now, days=backfill_days, fine_hours=fine_hours)
         if live:
@@ -71,20 +101,21 @@ class Command(BaseCommand):
         plans = []
         for layout in simulator.layouts:
             site = Site.objects.get(pms_id=layout.pms_id)
-            stored_until = PackReading.objects.filter(site=site, time__gte=start).aggregate(Max("time"))[
-                "time__max"
+            times = [
+                at
+                for first, last in pack_reading_gaps(site=site, start=start, end=end, gap=GAP)
+                for at in sample_times(first, min(fine_start, last), 60)
+                + sample_times(max(first, fine_start), last)
             ]
-            site_start = stored_until + timedelta(seconds=1) if stored_until else start
-            times = sample_times(site_start, min(fine_start, end), 60) + sample_times(
-                max(site_start, fine_start), end
-            )
             plans.append((layout, site, times))
         total = sum(len(times) * len(layout.packs) for layout, _, times in plans)
         if not total:
-            self.stdout.write("Backfill: every site already has readings up to now.")
+            self.stdout.write(
+                f"Backfill: every site already has readings from {start:%Y-%m-%d %H:%M} UTC on."
+            )
             return
         stored = duplicates = quarantined = 0
-        with tqdm(total=total, unit="packs", desc="Backfill", disable=None) as progress:
+        with Progress(total=total, unit="pack readings", label="Backfill") as progress:
             for layout, site, times in plans:
                 for first in range(0, len(times), SAMPLES_PER_PAYLOAD):
                     chunk = times[first : first + SAMPLES_PER_PAYLOAD]
@@ -96,6 +127,7 @@ class Command(BaseCommand):
                     quarantined += result.quarantined
                     progress.update(len(chunk) * len(layout.packs))
         rollup_start = min(times[0] for _, _, times in plans if times)
+        self.stderr.write(f"Backfill: refreshing the rollups from {rollup_start:%Y-%m-%d %H:%M} UTC...")
         refresh_all_rollups(start=rollup_start, end=end)
         self.stdout.write(
             f"Backfill: {stored} readings stored, {duplicates} duplicates, {quarantined} quarantined; "
@@ -166,3 +198,24 @@ def gateway_token(pms_id):
     path.write_text(raw)
     path.chmod(0o600)
     return raw
+
+
+def fault_plan(*, start, faults, gaps):
+    """A FaultPlan from the --fault and --gap options, or a CommandError naming the bad one."""
+    plan = FaultPlan(start=start)
+    for option in faults or []:
+        kind, _, pack_id = option.partition(":")
+        if kind not in set(Fault) or not pack_id:
+            raise CommandError(
+                f"--fault {option!r}: expected KIND:PACK_ID with KIND one of {', '.join(Fault)}."
+            )
+        plan.faults[pack_id] = Fault(kind)
+    for option in gaps or []:
+        try:
+            pms_id, start_text, end_text = option.split(",")
+            plan.gaps.append(
+                Gap(pms_id, datetime.fromisoformat(start_text), datetime.fromisoformat(end_text))
+            )
+        except ValueError:
+            raise CommandError(f"--gap {option!r}: expected PMS_ID,START,END with ISO 8601 times.") from None
+    return plan
