@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PMS_VAR_DIR", BASE_DIR / "var"))
@@ -57,9 +58,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "import_export",
     "assets",
+    "stock",
     "telemetry",
     "alarms",
+    "analytics",
     "web",
 ]
 
@@ -90,6 +94,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The one date-time and duration format (when, duration, ago) on every page without a load.
+            "builtins": ["web.templatetags.web_tags"],
         },
     },
 ]
@@ -102,6 +108,42 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Connection pooling (docs/scaling.md). DATABASE_POOL=psycopg: Django's own psycopg pool in each process
+# (connections are returned to it after each request or task instead of being kept per thread);
+# DATABASE_POOL=pgbouncer: PgBouncer in transaction mode in front, which hands each transaction any server
+# connection, so no server-side cursor may outlive one (Django's .iterator() declares one outside of
+# transactions).
+DATABASE_POOL = os.environ.get("DATABASE_POOL", "")
+if DATABASE_POOL == "psycopg":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(os.environ.get("DATABASE_POOL_MIN", "2")),
+        "max_size": int(os.environ.get("DATABASE_POOL_MAX", "8")),
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT_S", "10")),
+    }
+elif DATABASE_POOL == "pgbouncer":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+elif DATABASE_POOL:
+    raise ValueError(f"DATABASE_POOL must be psycopg, pgbouncer or empty, not {DATABASE_POOL!r}")
+# A streaming replica for the pages' reads (pms_site/db_routers.py); a user who has just written reads from
+# the primary for DATABASE_REPLICA_PIN_S seconds. The test run mirrors it onto the test database.
+DATABASE_REPLICA_PIN_S = int(os.environ.get("DATABASE_REPLICA_PIN_S", "10"))
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = {
+        **dj_database_url.parse(
+            os.environ["DATABASE_REPLICA_URL"],
+            conn_max_age=DATABASES["default"]["CONN_MAX_AGE"],
+            conn_health_checks=True,
+        ),
+        "OPTIONS": DATABASES["default"].get("OPTIONS", {}),
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASES["default"].get("DISABLE_SERVER_SIDE_CURSORS", False),
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["pms_site.db_routers.PrimaryReplicaRouter"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("pms_site.middleware.DatabaseUnavailableMiddleware") + 1,
+        "pms_site.db_routers.ReplicaReadsMiddleware",
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -116,7 +158,11 @@ LOGOUT_REDIRECT_URL = "login"
 PMS_STALE_AFTER_MINUTES = int(os.environ.get("PMS_STALE_AFTER_MINUTES", "5"))
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
+# Dates and times as "2026-11-25 14:05" in the admin too (pms_site/timefmt.py has the pages' format).
+FORMAT_MODULE_PATH = "pms_site.formats"
+# The warehouse's time zone: times of what is on no site, of the admin, of the logs. A site's pages and
+# exports use the site's own zone.
+TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "Asia/Bangkok")
 USE_I18N = True
 USE_TZ = True
 
@@ -212,6 +258,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "pms_site.openapi.document_error_responses",
+        # The ingest endpoint is a plain Django view (the hot path): its operation is written out there.
+        "telemetry.api.document_ingest_endpoint",
     ],
 }
 
@@ -255,12 +303,43 @@ CELERY_BROKER_TRANSPORT_OPTIONS |= {
 # connection costs more than most tasks (measured: a no-op task ran at 46/s, 55% of it connecting).
 CELERY_DB_REUSE_MAX = 500
 CELERY_IMPORTS = ["telemetry.rollup_tasks"]
+# A queue per concern, so a backlog of one never delays another, and each can have workers of its own, on
+# hosts of their own (docs/deploy.md): ingest, alarms, rollups with retention, and Celery's default queue
+# for the rest. A worker started without -Q consumes all four (the tests' workers); `make run` starts one
+# for ingest and one for the others (scripts/run.sh says why).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [
+    # Each bound by its own name (by default all four are bound to the exchange's key "celery").
+    Queue(name, routing_key=name)
+    for name in ("ingest", "alarms", "rollups", CELERY_TASK_DEFAULT_QUEUE)
+]
+CELERY_TASK_ROUTES = {
+    "telemetry.process_batch": {"queue": "ingest"},
+    "telemetry.requeue_stale_batches": {"queue": "ingest"},
+    "alarms.evaluate_sites": {"queue": "alarms"},
+    "alarms.check_staleness": {"queue": "alarms"},
+    "telemetry.refresh_rollups_1m": {"queue": "rollups"},
+    "telemetry.refresh_rollups_1h": {"queue": "rollups"},
+    "telemetry.refresh_late_rollups": {"queue": "rollups"},
+    "telemetry.drop_old_readings": {"queue": "rollups"},
+    "telemetry.drop_old_batches": {"queue": "rollups"},
+    # Derived data recomputed in the background: never ahead of ingest.
+    "telemetry.reattribute_readings": {"queue": "rollups"},
+    "telemetry.requeue_stale_reattributions": {"queue": "rollups"},
+    "analytics.refresh_analytics": {"queue": "rollups"},
+}
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "telemetry.worker_heartbeat", "schedule": 30.0},
     "alarm-staleness": {"task": "alarms.check_staleness", "schedule": 30.0, "options": {"expires": 30}},
     "rollups-1m": {"task": "telemetry.refresh_rollups_1m", "schedule": 60.0, "options": {"expires": 60}},
     "rollups-1h": {"task": "telemetry.refresh_rollups_1h", "schedule": 600.0, "options": {"expires": 600}},
+    "rollups-late": {"task": "telemetry.refresh_late_rollups", "schedule": 60.0, "options": {"expires": 60}},
     "ingest-sweep": {"task": "telemetry.requeue_stale_batches", "schedule": 10.0, "options": {"expires": 10}},
+    "reattribution-sweep": {
+        "task": "telemetry.requeue_stale_reattributions",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     "drop-old-readings": {
         "task": "telemetry.drop_old_readings",
         "schedule": crontab(hour=3, minute=17),
@@ -271,11 +350,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=47),
         "options": {"expires": 3600},
     },
+    "spare-levels": {
+        "task": "stock.check_spare_levels",
+        "schedule": crontab(hour=5, minute=7),
+        "options": {"expires": 3600},
+    },
 }
 
 # Rollups re-compute recent buckets on every run, so readings arriving up to this late are still counted.
 TELEMETRY_ROLLUP_1M_LATENESS = timedelta(minutes=int(os.environ.get("TELEMETRY_ROLLUP_1M_LATE_MIN", "10")))
 TELEMETRY_ROLLUP_1H_LATENESS = timedelta(minutes=int(os.environ.get("TELEMETRY_ROLLUP_1H_LATE_MIN", "120")))
+# Readings later than that note their minutes as due; a worker refreshes the due minutes this long after the
+# first ingest that noted some, so the batches of a gateway's backlog share one refresh of their hours.
+TELEMETRY_LATE_ROLLUPS_DELAY = timedelta(seconds=int(os.environ.get("TELEMETRY_LATE_ROLLUPS_DELAY_S", "5")))
 # Ingest: bodies above INGEST_MAX_BODY_BYTES get 413. Every 10 s beat's sweep ("ingest-sweep") queues
 # again a batch still pending INGEST_SWEEP_AFTER after it was queued (broker down, message lost), and one left
 # "processing" by a dead worker INGEST_ABANDONED_AFTER after its attempt started (docs/reliability.md). An
@@ -286,6 +373,9 @@ INGEST_SWEEP_AFTER = timedelta(seconds=int(os.environ.get("INGEST_SWEEP_AFTER_S"
 INGEST_ABANDONED_AFTER = timedelta(seconds=int(os.environ.get("INGEST_ABANDONED_AFTER_S", "5")))
 INGEST_SWEEP_LIMIT = 1000
 INGEST_MAX_ATTEMPTS = 10
+# Beat's "reattribution-sweep" queues again a running re-attribution that has not moved on for this long (its
+# message was lost: broker restarted, worker killed); a step is idempotent, so a duplicate costs nothing.
+REATTRIBUTION_SWEEP_AFTER = timedelta(seconds=int(os.environ.get("REATTRIBUTION_SWEEP_AFTER_S", "120")))
 INGEST_RETRY_BACKOFF_MAX = 20
 # A worker takes up to this many other waiting batches with the one its task names, in one transaction: at
 # steady state it finds none, under a backlog it catches up at the pipeline's bulk rate (docs/benchmarks.md).

@@ -1,8 +1,9 @@
 """Field engineers' forms: install into, replace at, or remove from one position (a dock, a case's part).
 
 The forms only turn input into objects; the rules live in ``assets.services`` (and ``telemetry.services`` for
-the discrepancy a change resolves). Each form's ``apply`` calls the services, and ``SERVICE_FIELDS`` says
-which form field a service error belongs beside.
+the discrepancy a change resolves). Each form's ``review`` runs the service's own checks (its ``*_check``
+function) so every problem shows before Confirm; ``apply`` calls the service, which checks again under its
+locks. ``SERVICE_FIELDS`` says which form field a service error belongs beside.
 """
 
 from datetime import timedelta
@@ -16,10 +17,17 @@ from assets import services
 from assets.models import Component, Kind, Status
 from assets.selectors import component_by_serial, component_in_position_at
 from pms_site.forms import StorableDateTimeField
+from stock import selectors as stock_selectors
+from stock import services as stock_services
+from stock.models import StockLocation
 from telemetry import services as telemetry_services
 from telemetry.models import Discrepancy
+from web.scan import serial_from_scan
 
-REMOVED_STATUS_CHOICES = [(status.value, status.label) for status in services.RESTING_STATUSES]
+# No default: the engineer says what becomes of what comes out.
+REMOVED_STATUS_CHOICES = [("", "Choose…")] + [
+    (status.value, status.label) for status in services.RESTING_STATUSES
+]
 
 
 def serial_label(*, kind: str) -> str:
@@ -38,12 +46,13 @@ class ChangeForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     # Service error keys -> the field they are shown beside (None: at the top of the form).
-    SERVICE_FIELDS = {"reason": "reason", "note": "note", "at": "at"}
-    field_order = ["serial", "removed_status", "reason", "note", "at"]
+    SERVICE_FIELDS = {"reason": "reason", "note": "note", "at": "at", "to_location": "to_location"}
+    field_order = ["serial", "removed_status", "to_location", "reason", "note", "at", "confirm_incomplete"]
 
-    def __init__(self, *args, position, **kwargs):
+    def __init__(self, *args, position, user, **kwargs):
         super().__init__(*args, label_suffix="", **kwargs)
         self.position = position
+        self.user = user
 
     @property
     def top_errors(self):
@@ -51,13 +60,32 @@ class ChangeForm(forms.Form):
         hidden = [message for field in self.hidden_fields() for message in field.errors]
         return ErrorList([*self.non_field_errors(), *hidden])
 
+    # The components the service's checks need; without them (a wrong serial) the review shows only the
+    # form's own errors.
+    CHECK_NEEDS = ()
+
+    def review(self):
+        """Validate, then run the service's checks without writing, with whatever is valid so far: True when
+        the change may be confirmed, else False with every problem beside its field."""
+        valid = self.is_valid()
+        values = {name: self.cleaned_data.get(name) for name in [*self.fields, "component"]}
+        if all(values[name] is not None for name in self.CHECK_NEEDS):
+            values |= {name: values[name] or "" for name in ("reason", "removed_status") if name in values}
+            self._run(self.check_service, **values)
+        return valid and not self.errors
+
     def apply(self, *, user):
         """Record the change; the installation it leaves, or None with the errors added to the form."""
+        return self._run(self.call_service, user=user, **self.cleaned_data)
+
+    def _run(self, service, **arguments):
         try:
-            return self.call_service(user=user, **self.cleaned_data)
+            return service(**arguments)
         except ValidationError as error:
             for key, messages in error.message_dict.items():
-                self.add_error(self.SERVICE_FIELDS.get(key), messages)
+                field = self.SERVICE_FIELDS.get(key)
+                if field is None or not self.has_error(field):  # else the form said it already
+                    self.add_error(field, messages)
             return None
 
 
@@ -65,17 +93,22 @@ class NewComponentMixin(forms.Form):
     serial = forms.CharField(
         max_length=64,
         widget=forms.TextInput(
-            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "characters",
+                "spellcheck": "false",
+                "data-scan": "",  # static/js/scan.js adds a Scan button
+            }
         ),
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["serial"].label = serial_label(kind=self.position.kind)
-        self.fields["serial"].help_text = "Type it, or scan its barcode into this box."
+        self.fields["serial"].help_text = "Type it, or scan its label."
 
     def clean_serial(self):
-        serial = self.cleaned_data["serial"].strip()
+        serial = serial_from_scan(self.cleaned_data["serial"].strip())
         component = component_by_serial(kind=self.position.kind, serial=serial)
         if component is None:
             kind = Kind(self.position.kind)
@@ -88,12 +121,37 @@ class NewComponentMixin(forms.Form):
 
 
 class OldComponentMixin(forms.Form):
-    """The component the engineer saw at the position, carried in a hidden field."""
+    """The component the engineer saw at the position, carried in a hidden field, its status once out and
+    the stock location it goes into: one the user may move stock to, their van by default (a user without a
+    van may leave it unplaced)."""
 
     old_component = forms.ModelChoiceField(queryset=Component.objects.all(), widget=forms.HiddenInput)
-    removed_status = forms.ChoiceField(
-        label="New status of the removed one", choices=REMOVED_STATUS_CHOICES, initial=Status.IN_STOCK
+    removed_status = forms.ChoiceField(choices=REMOVED_STATUS_CHOICES)
+    to_location = forms.ModelChoiceField(
+        queryset=StockLocation.objects.none(),
+        error_messages={
+            "invalid_choice": "Choose one of the places offered: your own van or a site cupboard."
+        },
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        out = f"the {services.noun(kind=self.position.kind)} taken out"
+        self.fields["removed_status"].label = f"Status of {out}"
+        self.fields["removed_status"].error_messages["required"] = (
+            f"Choose the status of {out}: in stock, faulty, in repair or retired."
+        )
+        van = stock_selectors.van_of(user=self.user)
+        location = self.fields["to_location"]
+        location.label = f"Put {out} into"
+        location.queryset = stock_selectors.locations_for(user=self.user)
+        location.initial = van
+        location.required = van is not None
+        location.empty_label = None if van else "Nowhere yet"
+
+    def apply(self, *, user):
+        with stock_services.removals_into(location=self.cleaned_data.get("to_location")):
+            return super().apply(user=user)
 
     @property
     def removed_status_label(self):
@@ -128,11 +186,58 @@ class DiscrepancyMixin(forms.Form):
         return cleaned
 
 
-class InstallForm(NewComponentMixin, DiscrepancyMixin, ChangeForm):
-    SERVICE_FIELDS = {**ChangeForm.SERVICE_FIELDS, "component": "serial", "position": None}
+class CheckedPartsMixin(forms.Form):
+    """What review shows about the component going in: what a case lacks (the service refuses it unless the
+    box is ticked, and records what it lacked); an acquisition board configured with another case's Case id
+    is flagged."""
+
+    confirm_incomplete = forms.BooleanField(
+        label="Install incomplete case",
+        required=False,
+        help_text="Only for a case going in without all its cell blocks, its acquisition board or its FET "
+        "board; what it lacks is recorded with the installation.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        component = cleaned.get("component")
+        self.incomplete, self.warnings = "", []
+        if component is None:
+            return cleaned
+        at = cleaned.get("at") or timezone.now()
+        self.incomplete = services.incomplete_cases(placements=[(component, self.position)], at=at).get(
+            component.pk, ""
+        )
+        case = self.position.parent
+        if self.position.kind == Kind.ACQ_BOARD and component.configured_id not in ("", case.serial):
+            self.warnings.append(
+                f"This board is configured with Case id {component.configured_id}, not {case.serial}: its "
+                f"readings will be reported as case {component.configured_id} until it is reconfigured."
+            )
+        return cleaned
+
+
+class InstallForm(NewComponentMixin, CheckedPartsMixin, DiscrepancyMixin, ChangeForm):
+    SERVICE_FIELDS = {
+        **ChangeForm.SERVICE_FIELDS,
+        "component": "serial",
+        "position": None,
+        "confirm_incomplete": "confirm_incomplete",
+    }
+    CHECK_NEEDS = ("component",)
     verb = "Install"
 
-    def call_service(self, *, user, component, discrepancy, reason, note, at, **unused):
+    def check_service(self, *, component, reason, at, confirm_incomplete, **unused):
+        services.component_install_check(
+            component=component,
+            position=self.position,
+            reason=reason,
+            at=at,
+            confirm_incomplete=confirm_incomplete,
+        )
+        return True
+
+    def call_service(self, *, user, component, discrepancy, reason, note, at, confirm_incomplete, **unused):
         install = {
             "component": component,
             "position": self.position,
@@ -140,15 +245,17 @@ class InstallForm(NewComponentMixin, DiscrepancyMixin, ChangeForm):
             "reason": reason,
             "note": note,
             "at": at,
+            "confirm_incomplete": confirm_incomplete,
         }
         if discrepancy is None:
             return services.component_install(**install)
         return telemetry_services.discrepancy_resolve_by_install(discrepancy=discrepancy, **install)
 
 
-class ReplaceForm(NewComponentMixin, OldComponentMixin, DiscrepancyMixin, ChangeForm):
+class ReplaceForm(NewComponentMixin, OldComponentMixin, CheckedPartsMixin, DiscrepancyMixin, ChangeForm):
     SERVICE_FIELDS = {
         **ChangeForm.SERVICE_FIELDS,
+        "confirm_incomplete": "confirm_incomplete",
         "component": "serial",
         "new_component": "serial",
         "old_component": None,
@@ -156,10 +263,44 @@ class ReplaceForm(NewComponentMixin, OldComponentMixin, DiscrepancyMixin, Change
         "new_status": "removed_status",
         "position": None,
     }
-    verb = "Replace"
+    CHECK_NEEDS = ("component", "old_component")
+    verb = "Swap"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        kind = Kind(self.position.kind)
+        noun = services.noun(kind=kind)
+        serial = self.fields["serial"]
+        serial.label = f"New {noun}'s {'Case id' if kind == Kind.CASE else 'serial'}"
+        serial.help_text = f"The {noun} going in. Type it, or scan its label."
+
+    def check_service(
+        self, *, component, old_component, removed_status, reason, at, confirm_incomplete, **unused
+    ):
+        services.component_swap_check(
+            position=self.position,
+            old_component=old_component,
+            new_component=component,
+            reason=reason,
+            old_component_status=removed_status,
+            at=at,
+            confirm_incomplete=confirm_incomplete,
+        )
+        return True
 
     def call_service(
-        self, *, user, component, old_component, removed_status, discrepancy, reason, note, at, **unused
+        self,
+        *,
+        user,
+        component,
+        old_component,
+        removed_status,
+        discrepancy,
+        reason,
+        note,
+        at,
+        confirm_incomplete,
+        **unused,
     ):
         swap = {
             "position": self.position,
@@ -170,6 +311,7 @@ class ReplaceForm(NewComponentMixin, OldComponentMixin, DiscrepancyMixin, Change
             "old_component_status": removed_status,
             "note": note,
             "at": at,
+            "confirm_incomplete": confirm_incomplete,
         }
         if discrepancy is None:
             return services.component_swap(**swap)
@@ -178,6 +320,7 @@ class ReplaceForm(NewComponentMixin, OldComponentMixin, DiscrepancyMixin, Change
 
 class RemoveForm(OldComponentMixin, ChangeForm):
     SERVICE_FIELDS = {**ChangeForm.SERVICE_FIELDS, "component": None, "new_status": "removed_status"}
+    CHECK_NEEDS = ("old_component",)
     verb = "Remove"
 
     def clean(self):
@@ -190,6 +333,12 @@ class RemoveForm(OldComponentMixin, ChangeForm):
                 f"This place {now}, not {old}; someone changed it meanwhile. Reload and check."
             )
         return cleaned
+
+    def check_service(self, *, old_component, removed_status, reason, at, **unused):
+        services.component_remove_check(
+            component=old_component, reason=reason, new_status=removed_status, at=at
+        )
+        return True
 
     def call_service(self, *, user, old_component, removed_status, reason, note, at, **unused):
         return services.component_remove(

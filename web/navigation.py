@@ -28,6 +28,8 @@ NAVIGATION = [
     NavEntry("Alarms", "alarms:list", frozenset({MANAGER, FIELD_ENGINEER})),
     NavEntry("Discrepancies", "web:discrepancies", frozenset({FIELD_ENGINEER, MANAGER})),
     NavEntry("Admin", "admin:index", frozenset({WAREHOUSE})),
+    # Every role reads the API (each holds the view permissions); the docs are its entry point.
+    NavEntry("API docs", "api-docs", frozenset({MANAGER, FIELD_ENGINEER, WAREHOUSE})),
 ]
 
 

@@ -11,14 +11,30 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Prefetch
+from django.urls import reverse
 from django.utils import timezone
 
 from alarms.selectors import AlarmCounts, case_alarm_counts, site_alarm_counts
-from assets.constants import CELL_BLOCKS_PER_CASE, pms_dock_number
+from assets.constants import CELL_BLOCKS_PER_CASE, dock_name, pms_dock_number
 from assets.models import Component, ComponentEvent, Installation, Kind, Position, Site, Status
-from assets.selectors import location_of_position, sites_installed_at
-from telemetry.models import PackState
-from telemetry.selectors import device_figures_by_site, pack_figures_by_site, pack_states
+from assets.selectors import (
+    assets_search,
+    current_locations,
+    installed_case_counts,
+    location_of_position,
+    sites_installed_at,
+)
+from stock import selectors as stock_selectors
+from telemetry.models import PackState, Reattribution
+from telemetry.selectors import (
+    device_figures_by_site,
+    last_seen_by_site,
+    open_discrepancies,
+    pack_figures_by_site,
+    pack_states,
+    reattributions_of_case,
+    reporting_by_dock,
+)
 
 
 class DockState:
@@ -33,6 +49,16 @@ class DockView:
     case: Component | None = None
     reading: PackState | None = None
     state: str = DockState.EMPTY
+    stale: bool = False  # the recorded case's latest reading is older than the staleness limit
+    reporting: PackState | None = None  # the latest state of the case telemetry last saw in this dock
+    observed: object = None  # the open Discrepancy of another case seen in this dock, if any
+
+    @property
+    def reporting_other(self):
+        """The case telemetry last saw in this dock, when it is not the recorded one."""
+        if self.reporting is None or (self.case is not None and self.reporting.case_id == self.case.pk):
+            return None
+        return self.reporting.case
 
     @property
     def number(self):
@@ -41,6 +67,10 @@ class DockView:
     @property
     def pms_dock(self):
         return pms_dock_number(self.cabinet_number, self.position.number)
+
+    @property
+    def name(self):
+        return dock_name(self.cabinet_number, self.position.number)
 
     @property
     def state_label(self):
@@ -144,10 +174,20 @@ def component_parts(component):
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    at: datetime
+    at: datetime  # when it happened
     title: str
     detail: str = ""
     user: object = None
+    recorded_at: datetime | None = None  # when it was entered, where that is known
+
+    @property
+    def recorded_late(self):
+        """Entered well after it happened: the timeline then shows both times."""
+        return self.recorded_at is not None and self.recorded_at - self.at > RECORDED_LATE_AFTER
+
+
+# An entry recorded more than this after its time is shown with both.
+RECORDED_LATE_AFTER = timedelta(minutes=10)
 
 
 def _event_entry(event):
@@ -170,6 +210,7 @@ def _event_entry(event):
         title=titles[event.type],
         detail=" · ".join(part for part in detail if part),
         user=event.user,
+        recorded_at=event.recorded_at,
     )
 
 
@@ -207,11 +248,50 @@ def _history_entries(component):
             )
 
 
+def _reattribution_entry(reattribution, serials):
+    """A re-attribution of a case's readings after a late change, as a timeline entry."""
+    window = f"readings from {reattribution.changed_at:%Y-%m-%d %H:%M %Z} on"
+    if reattribution.status == Reattribution.Status.RUNNING:
+        return TimelineEntry(
+            at=reattribution.created_at,
+            title=f"Re-attributing readings after a late record ({reattribution.installation})",
+            detail=f"Running: {window}",
+            user=reattribution.user,
+        )
+    moves = [
+        f"{count:,} moved from case {serials[int(source)]} to case {serials[int(target)]}"
+        if target
+        else f"{count:,} of case {serials[int(source)]} quarantined"
+        for key, count in sorted(reattribution.moves.items())
+        for source, target in [key.split(">")]
+    ]
+    discrepancies = (
+        f"discrepancies: {reattribution.discrepancies_resolved} resolved, "
+        f"{reattribution.discrepancies_opened} opened"
+    )
+    return TimelineEntry(
+        at=reattribution.finished_at,
+        title=f"Readings re-attributed after a late record ({reattribution.installation})",
+        detail=" · ".join([window, *moves, discrepancies]),
+        user=reattribution.user,
+    )
+
+
+def _reattribution_entries(case):
+    reattributions = list(reattributions_of_case(case_id=case.pk))
+    case_ids = {
+        int(case_id) for r in reattributions for key in r.moves for case_id in key.split(">") if case_id
+    }
+    serials = dict(Component.objects.filter(pk__in=case_ids).values_list("pk", "serial"))
+    return [_reattribution_entry(reattribution, serials) for reattribution in reattributions]
+
+
 def component_timeline(component):
     """Everything that happened to ``component``, newest first.
 
     Merges its events (received, installed, removed, status changes), the installation records of the parts
-    fitted inside it, and the field-level edits from its history.
+    fitted inside it, the field-level edits from its history and, for a case, the re-attributions of its
+    readings after late records.
     """
     events = ComponentEvent.objects.filter(component=component).select_related("position", "user")
     part_installations = Installation.objects.filter(position__parent=component).select_related(
@@ -224,7 +304,25 @@ def component_timeline(component):
         for entry in _installation_entries(installation, installation.position.label)
     ]
     entries += list(_history_entries(component))
+    if component.kind == Kind.CASE:
+        entries += _reattribution_entries(component)
+    entries += [_move_entry(move) for move in stock_selectors.moves_of(component=component)]
+    entries += [
+        TimelineEntry(
+            at=new.created_at,
+            title=f"Replaced by {new.serial}" if old == component else f"Replaces {old.serial}",
+            detail="RMA replacement from the supplier",
+        )
+        for old, new in stock_selectors.replacements_of(component=component)
+    ]
     return sorted(entries, key=lambda entry: entry.at, reverse=True)
+
+
+def _move_entry(move):
+    source = f"from {move.from_location} " if move.from_location else ""
+    return TimelineEntry(
+        at=move.moved_at, title=f"Moved {source}to {move.to_location}", detail=move.note, user=move.moved_by
+    )
 
 
 def installation_replaced(installation):
@@ -253,10 +351,10 @@ class SiteStatus:
 @dataclass
 class SiteSummary:
     site: Site
-    packs: int
     last_seen: datetime | None
     alarms: AlarmCounts
     status: str
+    packs: int
     cell_min: float | None = None
     cell_max: float | None = None
     delta_max: float | None = None
@@ -276,45 +374,101 @@ def _site_status(last_seen, alarm_counts, fresh_since):
     return SiteStatus.ONLINE
 
 
-def fleet_summaries(sites, now=None):
-    """One SiteSummary per site, in a fixed number of queries whatever the number of sites."""
+FLEET_FIGURES = ("packs", "cell_min", "cell_max", "delta_max", "temp_max", "pv_power")
+
+
+def fleet_summaries(sites, now=None, *, figures=True):
+    """One SiteSummary per site, in a fixed number of queries whatever the number of sites.
+
+    Without ``figures``, each has its status, last data and alarms only (two cheap queries, whatever the
+    number of sites): what the page sorts by status, name or time needs of every site. ``add_fleet_figures``
+    then computes the packs, cells and PV of the page's sites alone."""
     sites = list(sites)
-    site_ids = [site.pk for site in sites]
+    now = now or timezone.now()
     fresh_since = stale_before(now)
-    layouts = site_layouts(site_ids)
-    packs = pack_figures_by_site(site_ids=site_ids)
-    devices = device_figures_by_site(site_ids=site_ids, fresh_since=fresh_since)
-    alarm_counts = site_alarm_counts(site_ids=site_ids)
+    site_ids = [site.pk for site in sites]
+    if figures:
+        figures_of = _fleet_figures(site_ids, now)
+        last_seen_of = {site_id: figures["last_seen"] for site_id, figures in figures_of.items()}
+    else:
+        last_seen_of = last_seen_by_site(site_ids=site_ids)
+    # Every site's active alarms (few, whatever the fleet) costs less than naming 1,000 sites in the query.
+    alarm_counts = site_alarm_counts()
     summaries = []
     for site in sites:
-        pack_figures = packs.get(site.pk, {})
-        device_figures = devices.get(site.pk, {})
-        times = [t for t in (pack_figures.get("last_seen"), device_figures.get("last_seen")) if t]
-        last_seen = max(times) if times else None
+        last_seen = last_seen_of.get(site.pk)
         counts = alarm_counts.get(site.pk, AlarmCounts())
-        summaries.append(
-            SiteSummary(
-                site=site,
-                packs=len(installed_cases(layouts[site.pk])),
-                last_seen=last_seen,
-                alarms=counts,
-                status=_site_status(last_seen, counts, fresh_since),
-                cell_min=pack_figures.get("cell_min"),
-                cell_max=pack_figures.get("cell_max"),
-                delta_max=pack_figures.get("delta_max"),
-                temp_max=pack_figures.get("temp_max"),
-                pv_power=device_figures.get("pv_power"),
-            )
+        summary = SiteSummary(
+            site=site,
+            packs=0,
+            last_seen=last_seen,
+            alarms=counts,
+            status=_site_status(last_seen, counts, fresh_since),
         )
+        if figures:
+            _set_figures(summary, figures_of[site.pk])
+        summaries.append(summary)
     return summaries
+
+
+def add_fleet_figures(summaries, now=None):
+    """Fill in the cases installed, the cell and temperature figures and the PV power now of ``summaries``'
+    sites, in three queries whatever their number."""
+    figures_of = _fleet_figures([summary.site.pk for summary in summaries], now or timezone.now())
+    for summary in summaries:
+        _set_figures(summary, figures_of[summary.site.pk])
+
+
+def _set_figures(summary, figures):
+    for name in FLEET_FIGURES:
+        setattr(summary, name, figures[name])
+
+
+def _fleet_figures(site_ids, now):
+    """{site id: {packs, cell_min, cell_max, delta_max, temp_max, pv_power, last_seen}} for every one of
+    ``site_ids``, in three queries."""
+    if not site_ids:
+        return {}
+    case_counts = installed_case_counts(site_ids=site_ids)
+    packs = pack_figures_by_site(site_ids=site_ids)
+    devices = device_figures_by_site(site_ids=site_ids, fresh_since=stale_before(now))
+    figures_of = {}
+    for site_id in site_ids:
+        pack_figures, device_figures = packs.get(site_id, {}), devices.get(site_id, {})
+        times = [t for t in (pack_figures.get("last_seen"), device_figures.get("last_seen")) if t]
+        figures_of[site_id] = {
+            "packs": case_counts.get(site_id, 0),
+            "cell_min": pack_figures.get("cell_min"),
+            "cell_max": pack_figures.get("cell_max"),
+            "delta_max": pack_figures.get("delta_max"),
+            "temp_max": pack_figures.get("temp_max"),
+            "pv_power": device_figures.get("pv_power"),
+            "last_seen": max(times) if times else None,
+        }
+    return figures_of
 
 
 # --- Site page ---------------------------------------------------------------------------------------------
 
 
+def site_layout_observed(site):
+    """The site's layout as recorded, each dock with the case telemetry last saw in it (``reporting``) and the
+    open discrepancy of another case seen there (``observed``)."""
+    layout = site_layout(site)
+    reporting = reporting_by_dock(site=site)
+    observed = {}
+    for discrepancy in open_discrepancies(site=site).filter(observed_site=site).order_by("last_seen"):
+        observed[discrepancy.observed_dock] = discrepancy  # the latest seen wins
+    for cabinet in layout:
+        for dock in cabinet.docks:
+            dock.reporting = reporting.get(dock.pms_dock)
+            dock.observed = observed.get(dock.pms_dock)
+    return layout
+
+
 def site_packs(site, now=None):
     """The site's layout with each dock's latest reading and state (ok, warning, alarm, empty, stale)."""
-    layout = site_layout(site)
+    layout = site_layout_observed(site)
     docks = installed_cases(layout)
     readings = pack_states(case_ids=docks)
     alarm_counts = case_alarm_counts(site=site)
@@ -324,29 +478,39 @@ def site_packs(site, now=None):
             if dock.case is None:
                 continue
             dock.reading = readings.get(dock.case.pk)
+            dock.stale = dock.reading is None or dock.reading.time < fresh_since
             worst = alarm_counts.get(dock.case.pk, AlarmCounts()).worst
             if worst:
                 dock.state = worst
-            elif dock.reading is None or dock.reading.time < fresh_since:
+            elif dock.stale:
                 dock.state = DockState.STALE
             else:
                 dock.state = DockState.OK
     return layout
 
 
+def newest_reading_time(layout, device_states):
+    """The time of the newest reading of the site's packs (``site_packs``) and devices, or None."""
+    times = [dock.reading.time for cabinet in layout for dock in cabinet.docks if dock.reading is not None]
+    return max([*times, *(state.time for state in device_states)], default=None)
+
+
 def cell_heatmap(layout):
-    """Packs x cells, each cell's deviation (mV) from the median of every closed cell on the site."""
+    """Packs x cells, each cell's deviation (mV) from the median of every closed cell of the site's fresh
+    packs. A stale pack is marked in its label and has no deviation: it is left out of the colour scale. Each
+    label names the case reporting from the dock when it is not the recorded one."""
     docks = [dock for cabinet in layout for dock in cabinet.docks if dock.reading is not None]
-    closed = [volts for dock in docks for volts in dock.reading.closed_cell_volts]
+    closed = [volts for dock in docks if not dock.stale for volts in dock.reading.closed_cell_volts]
     median = statistics.median(closed) if closed else None
     cells = []
     for row, dock in enumerate(docks):
         for number, volts in enumerate(dock.reading.cell_volts, start=1):
             is_open = number in dock.reading.open_cells
-            deviation = None if is_open or median is None else round((volts - median) * 1000, 1)
+            no_deviation = is_open or dock.stale or median is None
+            deviation = None if no_deviation else round((volts - median) * 1000, 1)
             cells.append([number - 1, row, deviation, round(volts, 3), is_open])
     return {
-        "packs": [f"{dock.case.serial} · dock {dock.pms_dock}" for dock in docks],
+        "packs": [_heatmap_label(dock) for dock in docks],
         "fet_open": [list(dock.reading.fet_open) for dock in docks],
         "median": median,
         "cells": cells,
@@ -354,13 +518,16 @@ def cell_heatmap(layout):
     }
 
 
+def _heatmap_label(dock):
+    label = f"{dock.case.serial} · {dock.name}"
+    if dock.reporting_other is not None:
+        label += f" (reporting: {dock.reporting_other.serial})"
+    return f"{label} · stale" if dock.stale else label
+
+
 def recent_site_changes(layout, limit=10):
     """The newest installs and removals in the site's docks, newest first."""
-    places = {
-        dock.position.pk: f"cabinet {cabinet.number} dock {dock.number}"
-        for cabinet in layout
-        for dock in cabinet.docks
-    }
+    places = {dock.position.pk: dock.name for cabinet in layout for dock in cabinet.docks}
     installations = (
         Installation.objects.filter(position_id__in=places)
         .select_related("component", "installed_by", "removed_by")
@@ -385,3 +552,94 @@ def discrepancy_docks(discrepancies):
         for cabinet in layout
         for dock in cabinet.docks
     }
+
+
+# --- Search ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    label: str
+    detail: str
+    url: str | None
+    exact: bool
+
+
+@dataclass
+class SearchResults:
+    text: str
+    groups: list[tuple[str, list[SearchHit]]]
+
+    @property
+    def jump_to(self):
+        """The page of the exact match, when every exact match leads to one page (a Case id is also its
+        acquisition board's configured id: both lead to the case)."""
+        urls = {hit.url for _, hits in self.groups for hit in hits if hit.exact}
+        return urls.pop() if len(urls) == 1 and None not in urls else None
+
+    @property
+    def count(self):
+        return sum(len(hits) for _, hits in self.groups)
+
+
+def _holding_case_id(location):
+    """The case that ``location`` is inside (a board, cell block or FET), else None."""
+    return next((position.parent_id for position in location.path if position.parent_kind == Kind.CASE), None)
+
+
+def _component_hit(component, *, location, cases, exact, user):
+    if component.kind == Kind.CASE:
+        where = str(location) if location and location.site else component.get_status_display()
+        return SearchHit(
+            f"Case {component.serial}", where, reverse("web:case", args=[component.serial]), exact
+        )
+    name = f"{component.get_kind_display()} {component.serial}"
+    if component.configured_id and component.configured_id != component.serial:
+        name += f" ({component.configured_id})"
+    case = cases.get(_holding_case_id(location)) if location else None
+    if case is not None:
+        detail = f"in case {case.serial}" + (f", {location}" if location.site else "")
+        return SearchHit(name, detail, reverse("web:case", args=[case.serial]), exact)
+    if location and location.site:
+        return SearchHit(name, str(location), reverse("web:site", args=[location.site.pk]), exact)
+    # On no site: its admin page is the only page it has, for staff users.
+    url = reverse("admin:assets_component_change", args=[component.pk]) if user.is_staff else None
+    return SearchHit(name, component.get_status_display(), url, exact)
+
+
+def search(text, user):
+    """What the header's search box finds for ``text``, grouped by kind: sites, then each kind of component.
+
+    Each hit links to the page that shows it: a site or case its own page, a part of a case (a board, a
+    cell block, a FET) the case that holds it, a device on a site the site.
+    """
+    matches = assets_search(text=text)
+    locations = current_locations(components=matches.components)
+    case_ids = {_holding_case_id(location) for location in locations.values()} - {None}
+    cases = Component.objects.in_bulk(case_ids)
+    groups = []
+    if matches.sites:
+        hits = [
+            SearchHit(
+                site.name, site.pms_id, reverse("web:site", args=[site.pk]), site.pk in matches.exact_sites
+            )
+            for site in matches.sites
+        ]
+        groups.append(("Sites", hits))
+    kinds = list(Kind)
+    components = sorted(
+        matches.components, key=lambda c: (kinds.index(c.kind), c.pk not in matches.exact_components)
+    )
+    for kind, of_kind in itertools.groupby(components, key=lambda component: component.kind):
+        hits = [
+            _component_hit(
+                c,
+                location=locations.get(c.pk),
+                cases=cases,
+                exact=c.pk in matches.exact_components,
+                user=user,
+            )
+            for c in of_kind
+        ]
+        groups.append((Kind(kind).label, hits))
+    return SearchResults(text=text, groups=groups)

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, register_converter
 from django.urls.converters import StringConverter
 
-from web import views
+from web import analytics_views, views
 
 
 class SerialConverter(StringConverter):
@@ -16,6 +16,8 @@ register_converter(SerialConverter, "serial")
 pages = [
     path("", views.home, name="home"),
     path("fleet/", views.fleet, name="fleet"),
+    path("fleet/attention/", analytics_views.attention, name="attention"),
+    path("fleet/attention.csv", analytics_views.attention_csv, name="attention-export"),
     path("sites/<int:pk>/", views.site_detail, name="site"),
     path("sites/<int:pk>/live/", views.site_live, name="site-live"),
     path("sites/<int:pk>/series.json", views.site_series, name="site-series"),
@@ -25,6 +27,7 @@ pages = [
     path("cases/<serial:serial>/readings.csv", views.export_case, name="case-export"),
     path("devices/<int:pk>/readings.csv", views.export_device, name="device-export"),
     path("discrepancies/", views.discrepancies, name="discrepancies"),
+    path("search/", views.search, name="search"),
     path("field/", views.field_home, name="field-home"),
     path("field/find-case/", views.field_find_case, name="field-find-case"),
     path("field/sites/<int:pk>/", views.field_site, name="field-site"),
@@ -38,4 +41,6 @@ urlpatterns = [
     path("", include((pages, "web"))),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Browsers ask for /favicon.ico on pages that name no icon, the admin's among them.
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -5,11 +5,28 @@
   var LIVE_INTERVAL_MS = 10000;
   var charts = {};
 
+  // The pages' one date-time format, "2026-11-25 14:05", in the site's zone (pms_site/timefmt.py).
   function timeFormatter(timeZone) {
     var format = new Intl.DateTimeFormat("en-GB", {
-      timeZone: timeZone, month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false
+      timeZone: timeZone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23"
     });
-    return function (value) { return format.format(new Date(value)); };
+    return function (value) {
+      var parts = {};
+      format.formatToParts(new Date(value)).forEach(function (part) { parts[part.type] = part.value; });
+      return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute;
+    };
+  }
+
+  // The pages' one duration format, "6 h 21 min": the two largest units (pms_site/timefmt.py).
+  function formatDuration(seconds) {
+    seconds = Math.max(Math.floor(seconds), 0);
+    var days = Math.floor(seconds / 86400), hours = Math.floor(seconds % 86400 / 3600);
+    var minutes = Math.floor(seconds % 3600 / 60);
+    if (days) { return days + " d" + (hours ? " " + hours + " h" : ""); }
+    if (hours) { return hours + " h" + (minutes ? " " + minutes + " min" : ""); }
+    if (minutes) { return minutes + " min"; }
+    return seconds + " s";
   }
 
   function chartAt(id) {
@@ -19,11 +36,18 @@
     return charts[id];
   }
 
-  function lineChart(id, timeZone, times, series, unit) {
+  // The part of the range before the first reading: null, or [range start, data start].
+  function missingStart(range) {
+    return range.data_start !== null && range.data_start > range.start ? [range.start, range.data_start] : null;
+  }
+
+  // The axis spans the whole range asked for; where data begins later, the gap is shaded and labelled.
+  function lineChart(id, range, times, series, unit) {
     var chart = chartAt(id);
     if (!chart) { return; }
-    var format = timeFormatter(timeZone);
+    var format = timeFormatter(range.timeZone);
     var empty = !times.length || !series.length;
+    var gap = missingStart(range);
     chart.setOption({
       title: { show: empty, text: "No data in this range", left: "center", top: "middle", textStyle: { fontSize: 14, color: "#57606a" } },
       animation: false,
@@ -34,14 +58,19 @@
         axisPointer: { label: { formatter: function (p) { return format(p.value); } } },
         valueFormatter: function (v) { return v === null || v === undefined ? "—" : v + " " + unit; }
       },
-      xAxis: { type: "time", axisLabel: { formatter: format, hideOverlap: true } },
+      xAxis: { type: "time", min: range.start, max: range.end, axisLabel: { formatter: format, hideOverlap: true } },
       yAxis: { type: "value", scale: true, name: unit },
       dataZoom: [{ type: "inside" }],
-      series: series.map(function (s) {
+      series: series.map(function (s, index) {
         return {
           name: s.name, type: "line", showSymbol: false, connectNulls: false, sampling: "lttb",
           lineStyle: { width: s.width || 1.5, type: s.dashed ? "dashed" : "solid" },
-          data: times.map(function (t, i) { return [t, s.values[i]]; })
+          data: times.map(function (t, i) { return [t, s.values[i]]; }),
+          markArea: index === 0 && gap ? {
+            silent: true, itemStyle: { color: "rgba(87, 96, 106, 0.1)" },
+            label: { position: "insideTop", color: "#57606a", formatter: "no data before " + format(gap[1]) },
+            data: [[{ xAxis: gap[0] }, { xAxis: gap[1] }]]
+          } : undefined
         };
       })
     }, true);
@@ -55,17 +84,17 @@
     ];
   }
 
-  function drawPacks(packs, timeZone) {
-    lineChart("chart-volts", timeZone, packs.t, minAvgMax(packs, "volts"), "V");
-    lineChart("chart-amps", timeZone, packs.t, minAvgMax(packs, "amps"), "A");
-    lineChart("chart-temps", timeZone, packs.t, [{ name: "max temperature", values: packs.temp_max, width: 2 }], "°C");
-    lineChart("chart-cell-range", timeZone, packs.t, [
+  function drawPacks(packs, range) {
+    lineChart("chart-volts", range, packs.t, minAvgMax(packs, "volts"), "V");
+    lineChart("chart-amps", range, packs.t, minAvgMax(packs, "amps"), "A");
+    lineChart("chart-temps", range, packs.t, [{ name: "max temperature", values: packs.temp_max, width: 2 }], "°C");
+    lineChart("chart-cell-range", range, packs.t, [
       { name: "max cell", values: packs.cell_max },
       { name: "min cell", values: packs.cell_min }
     ], "V");
   }
 
-  function drawDevices(devices, timeZone, kind, chartId) {
+  function drawDevices(devices, range, kind, chartId) {
     var chosen = devices.filter(function (d) { return d.kind === kind; });
     var times = chosen.length ? chosen[0].t : [];
     var series = [];
@@ -82,22 +111,22 @@
         return v === null || a === null ? null : +(v * a).toFixed(1);
       })), width: 2 });
     });
-    lineChart(chartId, timeZone, times, series, "W");
+    lineChart(chartId, range, times, series, "W");
   }
 
-  function drawCells(cells, timeZone) {
+  function drawCells(cells, range) {
     var series = [];
     Object.keys(cells).forEach(function (key) {
       if (key !== "t") { series.push({ name: key.replace("_", " "), values: cells[key], width: 1 }); }
     });
-    lineChart("chart-cells", timeZone, cells.t, series, "V");
+    lineChart("chart-cells", range, cells.t, series, "V");
   }
 
-  function describeSource(data) {
+  function describeSource(data, timeZone) {
     var source = { raw: "raw readings", "1m": "1-minute rollups", "1h": "1-hour rollups" }[data.source];
-    var bucket = data.bucket_seconds >= 3600 ? (data.bucket_seconds / 3600).toFixed(1) + " h"
-      : data.bucket_seconds >= 60 ? Math.round(data.bucket_seconds / 60) + " min" : data.bucket_seconds + " s";
-    return "From " + source + ", one point per " + bucket + ".";
+    var gap = missingStart(data);
+    var begins = gap ? " No data before " + timeFormatter(timeZone)(gap[1]) + "." : "";
+    return "From " + source + ", one point per " + formatDuration(data.bucket_seconds) + "." + begins;
   }
 
   function rangeQuery(form) {
@@ -126,13 +155,14 @@
         }
         error.hidden = true;
         var data = result.body;
-        document.getElementById("chart-source").textContent = describeSource(data);
-        drawPacks(data.packs, timeZone);
+        var range = { start: data.start, end: data.end, data_start: data.data_start, timeZone: timeZone };
+        document.getElementById("chart-source").textContent = describeSource(data, timeZone);
+        drawPacks(data.packs, range);
         if (data.devices) {
-          drawDevices(data.devices, timeZone, "mppt", "chart-mppt");
-          drawDevices(data.devices, timeZone, "inverter", "chart-inverter");
+          drawDevices(data.devices, range, "mppt", "chart-mppt");
+          drawDevices(data.devices, range, "inverter", "chart-inverter");
         }
-        if (data.cells) { drawCells(data.cells, timeZone); }
+        if (data.cells) { drawCells(data.cells, range); }
       })
       .catch(function () {
         section.removeAttribute("aria-busy");
@@ -209,11 +239,8 @@
   }
 
   function startClock(element) {
-    var format = new Intl.DateTimeFormat("en-GB", {
-      timeZone: element.dataset.timeZone, year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", timeZoneName: "short", hour12: false
-    });
-    function tick() { element.textContent = format.format(new Date()); }
+    var format = timeFormatter(element.dataset.timeZone);
+    function tick() { element.textContent = format(new Date()); }
     tick();
     window.setInterval(tick, 30000);
   }

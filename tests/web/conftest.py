@@ -1,6 +1,10 @@
 from datetime import timedelta
+from time import sleep
 
 import pytest
+from django.conf import settings
+from django.core.signals import request_started
+from django.db import connections
 from django.utils import timezone
 
 from assets.constants import CELL_BLOCKS_PER_CASE, pms_dock_number
@@ -10,6 +14,37 @@ from telemetry.models import DeviceKind, DeviceState, MpptReading, PackReading, 
 from tests.factories import ComponentFactory, UserFactory, build_site
 
 ROLES = {"manager": "Manager", "field": "Field engineer", "warehouse": "Warehouse"}
+
+# `make test-replica`: DATABASE_REPLICA_URL names a streaming replica of the test cluster, mirrored onto the
+# test database (tests/settings.py). The page tests then commit their rows (a transaction the replica
+# cannot see would hide them) and their GETs read through the replica connection, each once the replica
+# has replayed everything the primary wrote before it.
+REPLICA = "replica" in settings.DATABASES
+
+
+def pytest_collection_modifyitems(items):
+    if not REPLICA:
+        return
+    for item in items:
+        if "db" in getattr(item, "fixturenames", ()) or item.get_closest_marker("django_db"):
+            item.add_marker(pytest.mark.django_db(transaction=True, databases=["default", "replica"]))
+
+
+def wait_for_replica(**kwargs):
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()")
+        [written] = cursor.fetchone()
+    with connections["replica"].cursor() as cursor:
+        for _ in range(500):
+            cursor.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [written])
+            if cursor.fetchone()[0]:
+                return
+            sleep(0.01)
+    raise AssertionError(f"the replica has not replayed {written} in 5 s")
+
+
+if REPLICA:
+    request_started.connect(wait_for_replica)
 
 
 @pytest.fixture
@@ -75,7 +110,10 @@ def add_mppt(site, *, minutes=30, end=None):
     end = end or timezone.now()
     device = ComponentFactory(kind=Kind.MPPT, configured_id=f"IT6415AD-{site.pk:02d}-001")
     component_install(
-        component=device, position=site_position_get_or_create(site=site, kind=Kind.MPPT, number=1), user=None
+        confirm_incomplete=True,
+        component=device,
+        position=site_position_get_or_create(site=site, kind=Kind.MPPT, number=1),
+        user=None,
     )
     values = {
         "site": site,

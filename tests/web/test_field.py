@@ -5,10 +5,11 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from assets.models import Kind, Status
 from assets.selectors import component_in_position_at
-from assets.services import child_position_get, component_remove
+from assets.services import child_position_get, component_install, component_remove
 from telemetry.models import Discrepancy
 from tests.factories import AcqBoardFactory, CaseFactory, build_site
 from tests.web.conftest import client_for
@@ -49,7 +50,7 @@ def test_engineer_walks_from_site_to_dock(engineer, site):
     dock = site.test_docks[(1, 3)]
     assert reverse("web:field-position", args=[dock.pk]) in site_page
     dock_page = engineer.get(reverse("web:field-position", args=[dock.pk])).content.decode()
-    assert "PMS-77-001 cabinet 1 dock 3" in dock_page
+    assert "PMS-77-001 C1-D3" in dock_page
     assert change_url(dock, "replace") in dock_page and change_url(dock, "remove") in dock_page
 
 
@@ -74,6 +75,7 @@ def test_swap_with_confirm_step_then_seen_on_the_case_timeline(engineer, site):
         "reason": "Cell fault",
         "removed_status": "faulty",
         "old_component": old_case.pk,
+        "confirm_incomplete": "on",
     }
     review = engineer.post(change_url(dock, "replace"), {**data, "step": "review"})
     assert review.context["step"] == "confirm"
@@ -82,13 +84,13 @@ def test_swap_with_confirm_step_then_seen_on_the_case_timeline(engineer, site):
     done = engineer.post(change_url(dock, "replace"), {**data, "step": "confirm"})
     assert done.status_code == 302
     result = engineer.get(done.url).content.decode()
-    assert "Swapped at PMS-77-001 cabinet 1 dock 2" in result
+    assert "Swapped at PMS-77-001 C1-D2" in result
     assert f"Out: <strong>Case {old_case.serial}</strong>, now faulty" in result
     assert reverse("web:case", args=["0999"]) in result
     old_case.refresh_from_db()
     assert old_case.status == Status.FAULTY and component_in_position_at(position=dock) == new_case
     timeline = engineer.get(reverse("web:case", args=["0999"])).context["timeline"]
-    assert timeline[0].title == "Installed at PMS-77-001 cabinet 1 dock 2"
+    assert timeline[0].title == "Installed at PMS-77-001 C1-D2"
     assert timeline[0].user.username == "field" and "Cell fault" in timeline[0].detail
 
 
@@ -121,14 +123,76 @@ def test_service_errors_land_beside_the_right_field(engineer, site):
         "reason": "Swap",
         "removed_status": "in_stock",
         "old_component": site.test_cases[(1, 1)].pk,
+        "confirm_incomplete": "on",
         "step": "confirm",
     }
     response = engineer.post(change_url(dock, "replace"), data)
     assert response.status_code == 200
     assert response.context["form"].errors["serial"] == [
-        f"Case {installed_elsewhere.serial} is installed at PMS-77-001 cabinet 1 dock 3; remove it first."
+        f"Case {installed_elsewhere.serial} is installed at PMS-77-001 C1-D3; remove it first."
     ]
     assert component_in_position_at(position=dock) == site.test_cases[(1, 1)]
+
+
+def test_review_shows_every_problem_beside_its_field_before_confirm(engineer, site):
+    """The review runs the service's own checks: an occupied dock and a faulty case show at once, each
+    beside its field, and no Confirm button is offered."""
+    dock = site.test_docks[(1, 2)]
+    faulty = CaseFactory(serial="0666", status=Status.FAULTY)
+    data = {"serial": "0666", "reason": "Fill", "step": "review", "confirm_incomplete": "on"}
+    response = engineer.post(change_url(dock, "install"), data)
+    assert response.status_code == 200 and response.context["step"] == "edit"
+    form = response.context["form"]
+    assert form.errors["serial"] == [
+        f"Case {faulty.serial} is faulty; only components in stock can be installed."
+    ]
+    occupant = site.test_cases[(1, 2)]
+    assert form.top_errors == [f"PMS-77-001 C1-D2 holds Case {occupant.serial}; remove or swap it first."]
+    html = response.content.decode()
+    serial_field = html.split('<div class="field has-error">')[1].split('<div class="field')[0]
+    assert (
+        'id="id_serial"' in serial_field
+        and "is faulty; only components in stock can be installed." in serial_field
+    )
+    assert "Confirm" not in html
+    assert component_in_position_at(position=dock) == occupant
+
+
+def test_review_of_a_swap_with_a_case_installed_elsewhere_is_refused_at_review(engineer, site):
+    dock = site.test_docks[(1, 1)]
+    elsewhere = site.test_cases[(1, 3)]
+    data = {
+        "serial": elsewhere.serial,
+        "reason": "Swap",
+        "removed_status": "faulty",
+        "old_component": site.test_cases[(1, 1)].pk,
+        "step": "review",
+        "confirm_incomplete": "on",
+    }
+    response = engineer.post(change_url(dock, "replace"), data)
+    assert response.context["step"] == "edit"
+    assert response.context["form"].errors["serial"] == [
+        f"Case {elsewhere.serial} is installed at PMS-77-001 C1-D3; remove it first."
+    ]
+    spare = CaseFactory()
+    response = engineer.post(change_url(dock, "replace"), {**data, "serial": spare.serial})
+    assert response.context["step"] == "confirm" and not response.context["form"].errors
+
+
+def test_a_change_made_between_review_and_confirm_is_still_refused_at_confirm(engineer, site):
+    dock = site.test_docks[(1, 4)]
+    spare = CaseFactory()
+    component_remove(component=site.test_cases[(1, 4)], user=None, reason="emptied")
+    data = {"serial": spare.serial, "reason": "Fill", "step": "review", "confirm_incomplete": "on"}
+    assert engineer.post(change_url(dock, "install"), data).context["step"] == "confirm"
+    other = CaseFactory()  # someone else fills the dock before this engineer confirms
+    component_install(component=other, position=dock, user=None, reason="first", confirm_incomplete=True)
+    response = engineer.post(change_url(dock, "install"), {**data, "step": "confirm"})
+    assert response.status_code == 200
+    assert f"holds Case {other.serial}; remove or swap it first." in " ".join(
+        response.context["form"].top_errors
+    )
+    assert component_in_position_at(position=dock) == other
 
 
 def test_swap_refused_when_someone_changed_the_dock_meanwhile(engineer, site):
@@ -137,6 +201,7 @@ def test_swap_refused_when_someone_changed_the_dock_meanwhile(engineer, site):
     component_remove(component=seen, user=None, reason="someone else")
     CaseFactory(serial="0777")
     data = {"serial": "0777", "reason": "Swap", "removed_status": "in_stock", "old_component": seen.pk}
+    data["confirm_incomplete"] = "on"
     response = engineer.post(change_url(dock, "replace"), {**data, "step": "confirm"})
     assert "is empty; install instead of swapping" in " ".join(response.context["form"].non_field_errors())
 
@@ -155,7 +220,8 @@ def test_install_into_an_empty_dock_and_remove(engineer, site):
     assert "Removed <strong>Case" in engineer.get(done.url).content.decode()
     assert component_in_position_at(position=dock) is None
     done = engineer.post(
-        change_url(dock, "install"), {"serial": case.serial, "reason": "Back", "step": "confirm"}
+        change_url(dock, "install"),
+        {"serial": case.serial, "reason": "Back", "confirm_incomplete": "on", "step": "confirm"},
     )
     assert done.status_code == 302 and component_in_position_at(position=dock) == case
 
@@ -237,7 +303,7 @@ def unlogged_swap(site, case, observed_dock, first_seen=None):
     component_remove(component=case, user=None, reason="lost track", at=first_seen - timedelta(minutes=5))
     return Discrepancy.objects.create(
         case=case,
-        kind=Discrepancy.Kind.DOCK_MISMATCH,
+        kind=Discrepancy.Kind.NOT_INSTALLED,
         observed_site=site,
         observed_dock=observed_dock,
         first_seen=first_seen,
@@ -249,14 +315,16 @@ def unlogged_swap(site, case, observed_dock, first_seen=None):
 def record_this_swap(engineer, discrepancy):
     """Follow the "Record this swap" link of ``discrepancy`` on the discrepancies page: (path, form)."""
     page = engineer.get(reverse("web:discrepancies")).content.decode()
-    card = next(card for card in page.split('<li class="card">') if f">{discrepancy.case.serial}</a>" in card)
+    card = next(card for card in page.split('<li class="card"') if f">{discrepancy.case.serial}</a>" in card)
     assert "Record this swap" in card
     href = card.split('class="button primary" href="')[1].split('"')[0].replace("&amp;", "&")
     return href.split("?")[0], engineer.get(href).context["form"]
 
 
 def filled_in(form):
-    return {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    """The form's prefilled values, as the engineer sends them; the test cases have no parts fitted."""
+    values = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    return {**values, "confirm_incomplete": "on"}
 
 
 def test_discrepancy_record_this_swap_prefills_the_form(engineer, site_since_yesterday):
@@ -285,19 +353,18 @@ def test_recording_the_swap_from_a_discrepancy_resolves_it(engineer, users, site
     discrepancy = unlogged_swap(site, roaming, 3)
     path, form = record_this_swap(engineer, discrepancy)
     assert path == change_url(dock, action)
-    data = filled_in(form)
+    data = {**filled_in(form), "removed_status": "in_stock"}  # asked for, never defaulted
 
     review = engineer.post(path, {**data, "step": "review"})
     assert review.context["step"] == "confirm"
-    assert (
-        f"the discrepancy: case {roaming.serial} reported from PMS-78-001 dock 3" in review.content.decode()
-    )
+    seen = f"case {roaming.serial} seen at PMS-78-001 C1-D3 (reported as dock 3)"
+    assert f"the discrepancy: {seen}" in review.content.decode()
     assert Discrepancy.objects.get().status == Discrepancy.Status.OPEN
     done = engineer.post(path, {**data, "step": "confirm"})
 
     assert done.status_code == 302
     result = engineer.get(done.url).content.decode()
-    assert f"Discrepancy resolved: case {roaming.serial} reported from PMS-78-001 dock 3" in result
+    assert f"Discrepancy resolved: {seen}" in result
     assert "Resolved by field at" in result
     discrepancy.refresh_from_db()
     assert discrepancy.status == Discrepancy.Status.RESOLVED
@@ -328,8 +395,8 @@ def test_a_discrepancy_id_that_does_not_match_the_change_is_refused_and_nothing_
     html = tampered.content.decode()
     assert tampered.status_code == 200 and 'class="form-errors" role="alert"' in html
     assert (
-        f"This change does not record the discrepancy it was opened from: case {other.serial} reported from "
-        "PMS-78-001 dock 4." in html
+        f"This change does not record the discrepancy it was opened from: case {other.serial} seen at "
+        "PMS-78-001 C1-D4 (reported as dock 4)." in html
     )
     # The right discrepancy, at another dock than the one it saw the case in.
     elsewhere = engineer.post(
@@ -351,7 +418,7 @@ def test_a_discrepancy_resolved_meanwhile_stops_the_change_at_confirm(engineer, 
     roaming, dock = site.test_cases[(1, 1)], site.test_docks[(1, 3)]
     discrepancy = unlogged_swap(site, roaming, 3)
     path, form = record_this_swap(engineer, discrepancy)
-    data = filled_in(form)
+    data = {**filled_in(form), "removed_status": "in_stock"}  # asked for, never defaulted
     assert engineer.post(path, {**data, "step": "review"}).context["step"] == "confirm"
     Discrepancy.objects.update(status=Discrepancy.Status.RESOLVED)
 
@@ -365,3 +432,119 @@ def test_a_discrepancy_resolved_meanwhile_stops_the_change_at_confirm(engineer, 
 def test_an_unknown_change_is_a_404_page(engineer, site):
     response = engineer.get(change_url(site.test_docks[(1, 1)], "explode"))
     assert response.status_code == 404 and b"Not found" in response.content
+
+
+def test_the_swap_form_names_the_new_case_and_asks_what_becomes_of_the_old_one(engineer, site):
+    dock = site.test_docks[(1, 1)]
+    old = site.test_cases[(1, 1)]
+    page = engineer.get(change_url(dock, "replace"))
+    html = page.content.decode()
+    assert "<h1>Swap at PMS-77-001 C1-D1</h1>" in html
+    assert "New case&#x27;s Case id" in html and "The case going in." in html
+    assert "Status of the case taken out" in html and '<option value="" selected>Choose…</option>' in html
+    spare = CaseFactory()
+    data = {
+        "serial": spare.serial,
+        "reason": "Weak cell",
+        "old_component": old.pk,
+        "step": "review",
+        "confirm_incomplete": "on",
+    }
+    response = engineer.post(change_url(dock, "replace"), data)
+    assert response.context["step"] == "edit"
+    assert response.context["form"].errors["removed_status"] == [
+        "Choose the status of the case taken out: in stock, faulty, in repair or retired."
+    ]
+    review = engineer.post(change_url(dock, "replace"), {**data, "removed_status": "faulty"}).content.decode()
+    assert "Goes in (new)" in review and f"Case {old.serial}, which becomes <strong>faulty</strong>" in review
+    assert "Confirm swap</button>" in review
+    done = engineer.post(change_url(dock, "replace"), {**data, "removed_status": "faulty", "step": "confirm"})
+    result = engineer.get(done.url).content.decode()
+    assert "Swapped at PMS-77-001 C1-D1" in result
+
+
+def discrepancy_card(engineer, discrepancy):
+    page = engineer.get(reverse("web:discrepancies")).content.decode()
+    return page.split(f'id="discrepancy-{discrepancy.pk}"')[1].split("</li>")[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "says", "buttons"),
+    [
+        (Discrepancy.Kind.UNKNOWN_DOCK, "has no dock 9 on its busbars", []),
+        (Discrepancy.Kind.NOT_INSTALLED, "recorded as faulty, and only a case in stock can be installed", []),
+        (Discrepancy.Kind.OTHER_SITE, "", ["1. Remove it from its recorded dock", "2. Record this swap"]),
+    ],
+)
+def test_each_kind_of_discrepancy_has_its_action_or_says_why_there_is_none(
+    engineer, site_since_yesterday, kind, says, buttons
+):
+    site = site_since_yesterday
+    case, observed_dock = site.test_cases[(1, 1)], 3
+    discrepancy = Discrepancy(
+        case=case,
+        kind=kind,
+        observed_site=site,
+        observed_dock=observed_dock,
+        recorded_site=site,
+        recorded_dock=1,
+    )
+    if kind == Discrepancy.Kind.UNKNOWN_DOCK:
+        discrepancy.observed_dock = 9
+    elif kind == Discrepancy.Kind.NOT_INSTALLED:
+        component_remove(component=case, user=None, reason="cell fault", new_status=Status.FAULTY)
+        discrepancy.recorded_site = discrepancy.recorded_dock = None
+    discrepancy.first_seen = discrepancy.last_seen = timezone.now()
+    discrepancy.save()
+
+    card = discrepancy_card(engineer, discrepancy)
+
+    assert escape(kind.label) in card
+    assert escape(says) in card
+    assert [line.split(">")[-1] for line in card.split("</a>") if 'class="button' in line] == buttons
+
+
+def test_an_incomplete_case_needs_the_box_ticked_and_what_it_lacks_is_recorded(engineer, site):
+    dock, case = site.test_docks[(1, 4)], CaseFactory(serial="BARE-01")
+    component_remove(component=site.test_cases[(1, 4)], user=None, reason="out")
+    data = {"serial": case.serial, "reason": "Test pack", "step": "review"}
+
+    refused = engineer.post(change_url(dock, "install"), data)
+
+    lacks = "Case BARE-01 lacks 14 of 14 cell blocks, its acquisition board and its FET board"
+    assert refused.context["step"] == "edit"
+    assert refused.context["form"].errors["confirm_incomplete"] == [
+        f"{lacks}. Confirm “install incomplete case” to install it as it is."
+    ]
+    review = engineer.post(change_url(dock, "install"), {**data, "confirm_incomplete": "on"})
+    assert review.context["step"] == "confirm" and lacks in review.content.decode()
+    done = engineer.post(change_url(dock, "install"), {**data, "confirm_incomplete": "on", "step": "confirm"})
+    assert done.status_code == 302
+    installation = component_in_position_at(position=dock).installations.get()
+    assert installation.note == f"Installed incomplete, as confirmed: {lacks}."
+
+
+def test_a_board_configured_with_another_case_id_is_flagged_at_review(engineer, site):
+    case = site.test_cases[(1, 1)]
+    board = AcqBoardFactory(serial="AB-77", configured_id="SOME-OTHER")
+    place = child_position_get(parent=case, kind=Kind.ACQ_BOARD)
+    data = {"serial": board.serial, "reason": "Fit board", "step": "review"}
+
+    review = engineer.post(change_url(place, "install"), data)
+
+    assert review.context["step"] == "confirm"
+    assert f"This board is configured with Case id SOME-OTHER, not {case.serial}" in review.content.decode()
+
+
+def test_the_field_drawing_marks_the_case_seen_in_a_dock_with_the_link_to_record_it(
+    engineer, site_since_yesterday
+):
+    site = site_since_yesterday
+    roaming = site.test_cases[(1, 1)]
+    discrepancy = unlogged_swap(site, roaming, 3)
+
+    page = engineer.get(reverse("web:field-site", args=[site.pk])).content.decode()
+
+    dock = page.split('data-pms-dock="3"')[1].split("</li>")[0]
+    assert f"Reporting: <strong>{roaming.serial}</strong>" in dock
+    assert f"discrepancy={discrepancy.pk}" in dock and "record this swap" in dock

@@ -1,15 +1,20 @@
 """The monitoring pages by role: fleet, site, case, their JSON and live endpoints."""
 
+import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from assets import services
 from assets.constants import CELL_BLOCKS_PER_CASE, CELL_NUMBERS
-from telemetry.models import PackReading, PackState
+from assets.models import Kind
+from assets.services import component_remove
+from telemetry.models import Discrepancy, PackReading, PackState
 from telemetry.rollups import refresh_all_rollups
-from tests.factories import build_site
+from tests.factories import UserFactory, build_site
 from tests.web.conftest import add_mppt, add_readings, client_for, pack_values
 from web.forms import RangeForm
 
@@ -55,10 +60,10 @@ def test_a_user_without_a_role_gets_a_403_page(client, users, site):
 @pytest.mark.parametrize(
     ("role", "start", "links", "hidden"),
     [
-        ("manager", "/fleet/", ["Fleet", "Alarms", "Discrepancies"], ["Field work", "Admin"]),
-        ("field", "/field/", ["Field work", "Alarms", "Discrepancies"], ["Fleet", "Admin"]),
-        ("warehouse", None, ["Admin"], ["Fleet", "Field work", "Alarms"]),
-        ("admin", "/fleet/", ["Fleet", "Field work", "Alarms", "Discrepancies", "Admin"], []),
+        ("manager", "/fleet/", ["Fleet", "Alarms", "Discrepancies", "API docs"], ["Field work", "Admin"]),
+        ("field", "/field/", ["Field work", "Alarms", "Discrepancies", "API docs"], ["Fleet", "Admin"]),
+        ("warehouse", None, ["Admin", "API docs"], ["Fleet", "Field work", "Alarms"]),
+        ("admin", "/fleet/", ["Fleet", "Field work", "Alarms", "Discrepancies", "Admin", "API docs"], []),
     ],
 )
 def test_navigation_and_start_page_follow_the_role(client, users, role, start, links, hidden):
@@ -152,6 +157,26 @@ def test_fleet_search_matches_name_pms_id_or_location_as_the_sites_api_does(clie
     assert "No site matches." in client.get(reverse("web:fleet"), {"q": "nowhere"}).content.decode()
 
 
+def test_fleet_is_paged_keeping_the_search_and_sort(client, users, site):
+    from tests.factories import SiteFactory
+    from web.views import FLEET_PAGE_SIZE
+
+    SiteFactory.create_batch(FLEET_PAGE_SIZE + 5, location="Krabi")
+    client_for(client, users["manager"])
+    first = client.get(reverse("web:fleet"), {"q": "krabi", "sort": "name"})
+    names = [row.site.name for row in first.context["rows"]]
+    assert len(names) == FLEET_PAGE_SIZE and names == sorted(names, key=str.lower)
+    html = first.content.decode()
+    assert f"Page 1 of 2 ({FLEET_PAGE_SIZE + 5} sites)" in html
+    assert 'href="?q=krabi&amp;sort=name&amp;page=2">Next</a>' in html
+    second = client.get(reverse("web:fleet"), {"q": "krabi", "sort": "name", "page": 2})
+    rest = [row.site.name for row in second.context["rows"]]
+    assert len(rest) == 5 and rest[0] > names[-1] and site.name not in rest
+    assert all(row.packs == 0 for row in second.context["rows"])
+    # A page number out of range shows the last page, not an error.
+    assert client.get(reverse("web:fleet"), {"q": "krabi", "page": 99}).context["page"].number == 2
+
+
 def test_fleet_query_count_does_not_grow_with_sites(client, users, django_assert_max_num_queries):
     from tests.factories import build_site
 
@@ -165,6 +190,61 @@ def test_fleet_query_count_does_not_grow_with_sites(client, users, django_assert
     with django_assert_max_num_queries(len(one_site.captured_queries)):
         response = client.get(reverse("web:fleet"))
     assert len(response.context["rows"]) == 5
+
+
+@pytest.mark.parametrize("sort", ["status", "packs", "name"])
+def test_fleet_pack_counts_follow_installs_swaps_and_removals_backdated_or_not(client, users, sort):
+    """The page counts the cases installed now from the installations, on the page's sites only (sorted by
+    status or name) or on every site (sorted by packs): right after each change, backdated ones too, on a
+    later page as on the first."""
+    from tests.factories import CaseFactory, SiteFactory
+    from web.views import FLEET_PAGE_SIZE
+
+    now = timezone.now()
+    site = build_site(cabinets=2, docks=4, name="Zulu Point", at=now - timedelta(days=10))
+    SiteFactory.create_batch(FLEET_PAGE_SIZE)  # sorted by name, the site is on page 2
+    client_for(client, users["manager"])
+
+    def packs():
+        pages = [client.get(reverse("web:fleet"), {"sort": sort, "page": number}) for number in (1, 2)]
+        rows = [row for page in pages for row in page.context["rows"]]
+        [row] = [row for row in rows if row.site == site]
+        assert sorted(row.packs for row in rows) == [0] * FLEET_PAGE_SIZE + [row.packs]
+        return row.packs
+
+    assert packs() == 8
+    services.component_remove(component=site.test_cases[(1, 1)], user=None, reason="test")
+    assert packs() == 7
+    # Backdated: a removal two days ago, an install yesterday, both recorded now.
+    services.component_remove(
+        component=site.test_cases[(1, 2)], user=None, reason="test", at=now - timedelta(days=2)
+    )
+    assert packs() == 6
+    services.component_install(
+        component=CaseFactory(),
+        position=site.test_docks[(1, 2)],
+        user=None,
+        reason="test",
+        at=now - timedelta(days=1),
+        confirm_incomplete=True,
+    )
+    assert packs() == 7
+    services.component_swap(
+        position=site.test_docks[(2, 1)],
+        old_component=site.test_cases[(2, 1)],
+        new_component=CaseFactory(),
+        user=None,
+        reason="test",
+        old_component_status="faulty",
+        confirm_incomplete=True,
+    )
+    assert packs() == 7
+    # A cabinet taken off the site takes its busbar's cases with it.
+    cabinet = services.site_position_get_or_create(site=site, kind=Kind.CABINET, number=2)
+    services.component_remove(
+        component=cabinet.installations.get(removed_at=None).component, user=None, reason="test"
+    )
+    assert packs() == 3
 
 
 def test_site_page_shows_the_drawing_heatmap_and_pack_table(client, users, site):
@@ -228,6 +308,14 @@ def test_site_live_fragment_carries_the_latest_state(client, users, site):
     assert '<td class="num">288</td><td class="num">235</td>' in html
 
 
+def test_site_page_says_how_fresh_its_data_is(client, users, site):
+    client_for(client, users["manager"])
+    assert "no data yet" in client.get(reverse("web:site", args=[site.pk])).content.decode()
+    add_readings(site, minutes=1, end=timezone.now() - timedelta(seconds=42))
+    html = client.get(reverse("web:site-live", args=[site.pk])).content.decode()
+    assert re.search(r"data as of <time datetime=\S+>4[2-9] s ago</time>", html), html[:400]
+
+
 def test_site_series_returns_at_most_1000_points_per_series(client, users, site):
     add_readings(site, minutes=60, step_seconds=5)
     add_mppt(site, minutes=60)
@@ -247,6 +335,25 @@ def test_series_range_picks_the_rollup_source(client, users, site):
     assert client.get(url, {"range": "30d"}).json()["source"] == "1h"
 
 
+def test_series_and_pages_say_where_data_begins(client, users, site):
+    now = timezone.now()
+    add_readings(site, minutes=24 * 60, step_seconds=600, end=now)
+    refresh_all_rollups(start=now - timedelta(days=2), end=now + timedelta(minutes=1))
+    client_for(client, users["manager"])
+    first_reading = now - timedelta(minutes=24 * 60 - 10)
+    first_hour = first_reading.replace(minute=0, second=0, microsecond=0)
+
+    for url in [
+        reverse("web:site-series", args=[site.pk]),
+        reverse("web:case-series", args=[site.test_cases[(1, 1)].serial]),
+    ]:
+        data = client.get(url, {"range": "7d"}).json()
+        assert data["data_start"] == first_hour.timestamp() * 1000 > data["start"]
+    page = client.get(reverse("web:site", args=[site.pk])).content.decode()
+    with timezone.override(site.time_zone):
+        assert f"Readings from {timezone.localtime(first_hour):%-d %b %Y %H:%M} on." in page
+
+
 def test_series_rejects_a_bad_custom_range_with_field_messages(client, users, site):
     client_for(client, users["manager"])
     url = reverse("web:site-series", args=[site.pk])
@@ -264,10 +371,10 @@ def test_case_page_shows_identity_location_timeline_and_cell_chart_data(client, 
     response = client.get(reverse("web:case", args=[case.serial]))
     html = response.content.decode()
     assert f"Case {case.serial}" in html
-    assert "PMS-77-001 cabinet 1 dock 2" in html
+    assert "PMS-77-001 C1-D2" in html
     assert "Cell block 1" in html or "cell block 1" in html
     titles = [entry.title for entry in response.context["timeline"]]
-    assert "Installed at PMS-77-001 cabinet 1 dock 2" in titles
+    assert "Installed at PMS-77-001 C1-D2" in titles
     data = client.get(reverse("web:case-series", args=[case.serial]), {"range": "life"}).json()
     assert len(data["cells"]["t"]) >= 100
     assert data["cells"]["cell_3"][-1] == pytest.approx(3.75, abs=1e-3)
@@ -373,3 +480,141 @@ def test_case_without_readings_says_so_instead_of_empty_charts(client, users, si
     html = client.get(reverse("web:case", args=[site.test_cases[(1, 1)].serial])).content.decode()
     assert "No reading from this case has been stored yet." in html
     assert 'id="chart-cells"' not in html
+
+
+def test_a_dock_has_one_name_everywhere_and_its_reported_number_once(client, users):
+    """Cabinet 2's dock 3 is "C2-D3" on the site page, in the heatmap and in the discrepancy list; the
+    PMS-wide number it reports (15) is shown beside it once, explained."""
+    site = build_site(cabinets=2, docks=4, pms_id="PMS-76-001")
+    add_readings(site, minutes=2)
+    case = site.test_cases[(1, 1)]
+    Discrepancy.objects.create(
+        case=case,
+        kind=Discrepancy.Kind.OTHER_DOCK,
+        observed_site=site,
+        observed_dock=15,
+        recorded_site=site,
+        recorded_dock=1,
+        first_seen=timezone.now() - timedelta(hours=1),
+        last_seen=timezone.now(),
+        sample_count=3,
+    )
+    client_for(client, users["manager"])
+    response = client.get(reverse("web:site", args=[site.pk]))
+    html = response.content.decode()
+    assert '<span class="dock-number">C2-D3</span>' in html and "<td>C2-D3</td>" in html
+    assert f"{site.test_cases[(2, 3)].serial} · C2-D3" in response.context["heatmap"]["packs"]
+    assert "·3<" not in html and "Dock 3" not in html
+    listing = client.get(reverse("web:discrepancies")).content.decode()
+    assert "PMS-76-001 C2-D3 (reported as dock 15)" in listing
+    assert "Asia/Bangkok (UTC+07), 3 samples" in listing  # each card names its site's zone
+    assert "<dt>Recorded at</dt><dd>PMS-76-001 C1-D1</dd>" in listing
+
+
+def test_every_time_is_local_in_one_format_with_the_zone_named_once(client, users, site, settings):
+    """A site's page in the site's zone; a case on no site, and the admin, in the warehouse's zone (the
+    default), never UTC. The zone is named once, in the page's foot."""
+    settings.TIME_ZONE = "Europe/Berlin"
+    case = site.test_cases[(1, 1)]
+    component_remove(component=case, user=None, reason="to the warehouse")
+    client_for(client, users["manager"])
+    site_page = client.get(reverse("web:site", args=[site.pk])).content.decode()
+    assert "Times are in Asia/Bangkok (UTC+07)." in site_page
+    assert re.sub(r"<[^>]*>", "", site_page).count("Asia/Bangkok") == 1  # named once in the text
+    case_page = client.get(reverse("web:case", args=[case.serial])).content.decode()
+    assert "Times are in Europe/Berlin (UTC+01)." in case_page and "UTC+07" not in case_page
+    removed = timezone.localtime(case.events.latest("occurred_at").occurred_at, ZoneInfo("Europe/Berlin"))
+    assert f"{removed:%Y-%m-%d %H:%M}</time>" in case_page
+    export = client.get(reverse("web:case-export", args=[case.serial]), {"range": "1h"})
+    assert export["Content-Disposition"].endswith('+0100.csv"')
+
+
+def test_the_admin_shows_times_in_the_warehouse_zone_and_format(client, site, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    client.force_login(UserFactory(username="wanda", is_staff=True, groups=["Warehouse"]))
+    page = client.get("/admin/assets/installation/").content.decode()
+    installed = timezone.localtime(
+        site.test_cases[(1, 1)].installations.get().installed_at, ZoneInfo("Europe/Berlin")
+    )
+    assert f"{installed:%Y-%m-%d %H:%M}" in page
+    assert "Times are in Europe/Berlin (UTC+01)." in page
+
+
+def test_fleet_says_how_long_ago_in_the_one_duration_format(client, users, site):
+    add_readings(site, minutes=1, end=timezone.now() - timedelta(hours=6, minutes=21, seconds=10))
+    client_for(client, users["manager"])
+    page = client.get(reverse("web:fleet")).content.decode()
+    assert "6 h 21 min ago" in page and "Stale: no data for 5 min." in page
+
+
+def test_the_case_timeline_is_in_the_order_things_happened_and_a_late_record_shows_both_times(client, users):
+    now = timezone.now()
+    site = build_site(cabinets=1, docks=4, at=now - timedelta(days=40))
+    engineer = users["field"]
+    [case] = services.components_receive(
+        kind=Kind.CASE, serials=["LATE-0001"], user=engineer, received_on=(now - timedelta(days=35)).date()
+    )
+    services.component_remove(
+        component=site.test_cases[(1, 1)], user=engineer, reason="weak cell", at=now - timedelta(days=30)
+    )
+    services.component_install(
+        confirm_incomplete=True,
+        component=case,
+        position=site.test_docks[(1, 1)],
+        user=engineer,
+        at=now - timedelta(days=30),
+    )
+    client_for(client, users["manager"])
+
+    response = client.get(reverse("web:case", args=[case.serial]))
+
+    timeline = response.context["timeline"]
+    assert [entry.title for entry in timeline] == [f"Installed at {site.pms_id} C1-D1", "Received"]
+    installed, received = timeline
+    assert timezone.localtime(received.at).date() == (now - timedelta(days=35)).date()
+    html = response.content.decode()
+    zone = ZoneInfo(site.time_zone)
+    assert (
+        f"happened {installed.at.astimezone(zone):%-d %b %H:%M}, "
+        f"recorded {installed.recorded_at.astimezone(zone):%-d %b %H:%M} "
+        f"by {engineer.username}"
+    ) in html
+
+
+def test_the_site_drawing_shows_the_case_telemetry_sees_beside_the_recorded_one(client, users, site):
+    from telemetry.models import Discrepancy, PackState
+    from tests.factories import CaseFactory
+
+    add_readings(site, minutes=2)
+    recorded, stray = site.test_cases[(1, 2)], CaseFactory(serial="STRAY-9")
+    now = timezone.now()
+    PackState.objects.filter(case=site.test_cases[(1, 4)]).update(time=now - timedelta(days=1))
+    PackState.objects.create(
+        case=stray, site=site, time=now, utc_offset_minutes=420, updated_at=now, **pack_values(2)
+    )
+    discrepancy = Discrepancy.objects.create(
+        case=stray,
+        kind=Discrepancy.Kind.OTHER_CASE,
+        observed_site=site,
+        observed_dock=2,
+        first_seen=now - timedelta(minutes=5),
+        last_seen=now,
+        sample_count=5,
+    )
+    client_for(client, users["field"])
+
+    response = client.get(reverse("web:site", args=[site.pk]))
+
+    html = response.content.decode()
+    drawing = html.split('data-pms-dock="2"')[1].split("</li>")[0]
+    assert recorded.serial in drawing and "Reporting: <strong>STRAY-9</strong>" in drawing
+    assert f'href="/discrepancies/#discrepancy-{discrepancy.pk}"' in drawing
+    swap_link = drawing.split('">record this swap')[0].rsplit('href="', 1)[1].replace("&amp;", "&")
+    assert swap_link.startswith(reverse("web:field-change", args=[site.test_docks[(1, 2)].pk, "replace"]))
+    assert "serial=STRAY-9" in swap_link and f"discrepancy={discrepancy.pk}" in swap_link
+    assert "reporting from this dock: <a" in html and ">STRAY-9</a>" in html
+    heatmap = response.context["heatmap"]
+    assert heatmap["packs"][1] == f"{recorded.serial} · C1-D2 (reporting: STRAY-9)"
+    assert heatmap["packs"][3].endswith("· stale")
+    assert {c[2] for c in heatmap["cells"] if c[1] == 3} == {None}
+    assert all(c[2] is not None for c in heatmap["cells"] if c[1] != 3 and not c[4])
