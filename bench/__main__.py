@@ -14,7 +14,14 @@ BENCHMARKS = {
     "pipeline": "bench.pipeline",
     "http": "bench.http_ingest",
     "web": "bench.web_pages",
+    "fleet": "bench.fleet",
+    "worker": "bench.worker_memory",
+    "scale": "bench.scale",
+    "reattribution": "bench.reattribution",
+    "analytics": "bench.analytics",
 }
+# `make bench` runs these; `scale` (haproxy, a replica, processes killed on purpose) only when named.
+DEFAULT_BENCHMARKS = ["pipeline", "http", "web", "fleet", "worker"]
 
 
 def machine():
@@ -48,6 +55,10 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=8, help="http: concurrent connections")
     parser.add_argument("--tail-seconds", type=float, default=60.0, help="http: open-loop seconds (0: none)")
     parser.add_argument("--web-days", type=int, default=30, help="web: days of 5-second data for 48 packs")
+    parser.add_argument("--fleet-sites", type=int, default=1000, help="fleet: sites on the fleet page")
+    parser.add_argument(
+        "--worker-rows", type=int, default=1_000_000, help="worker: pack rows through one Celery worker"
+    )
     parser.add_argument("--keep-database", action="store_true", help="leave the benchmark database behind")
     options = parser.parse_args(argv)
     unknown = set(options.names) - set(BENCHMARKS)
@@ -63,7 +74,7 @@ def main(argv=None):
     with benchmark_database(keep=options.keep_database) as database:
         print(f"Machine: {machine()}")
         print(f"Database: {database}\n")
-        for name in options.names or BENCHMARKS:
+        for name in options.names or DEFAULT_BENCHMARKS:
             print(f"== {name}")
             began = time.monotonic()
             for figure in importlib.import_module(BENCHMARKS[name]).run(options):
