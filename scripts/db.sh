@@ -8,8 +8,13 @@
 #   status  exit 0 if running, 3 if not
 #   url     print postgres://pms:<password>@127.0.0.1:<port>/pms
 #   psql    run psql on database pms as superuser pms (extra args passed on)
+#   replica start|stop|status|url
+#           a hot-standby streaming replica of this cluster (var/pg/replica) on PMS_PG_REPLICA_PORT, or
+#           else on the first free port after the cluster's (chosen at each start, so another server on
+#           that port is stepped over; `replica url` names the port it took), made with pg_basebackup on
+#           its first start (no slot)
 #
-# Environment: PMS_PG_PORT (default 54329); PMS_PG_BIN to force a server bin dir.
+# Environment: PMS_PG_PORT (default 54329); PMS_PG_REPLICA_PORT; PMS_PG_BIN to force a server bin dir.
 # Layout: var/pg/{data,run,log} and var/secrets/db_password under the repo root.
 # As root the server runs as the `postgres` OS user; if that user cannot reach
 # the repo's var/ (e.g. a clone under /root), var/pg is a symlink to
@@ -362,14 +367,116 @@ cmd_psql() {
     PGPASSWORD=$PASSWORD exec "$psql" -h 127.0.0.1 -p "$PORT" -U "$DB_USER" -d "$DB_NAME" "$@"
 }
 
+# --- the streaming replica ---------------------------------------------------------------------------
+
+if [[ -n ${PMS_PG_REPLICA_PORT:-} ]] && { ! [[ $PMS_PG_REPLICA_PORT =~ ^[1-9][0-9]{0,4}$ ]] || ((PMS_PG_REPLICA_PORT > 65535)); }; then
+    die "PMS_PG_REPLICA_PORT must be a TCP port number, got '$PMS_PG_REPLICA_PORT'"
+fi
+
+# Sets REPLICA_DATA (beside the primary's data directory, so also reachable by the postgres user) and
+# REPLICA_PORT: PMS_PG_REPLICA_PORT, else the port of the replica's last start, else the cluster's port + 1.
+resolve_replica() {
+    resolve_layout || die "no cluster in var/pg; run scripts/db.sh start first"
+    find_pgbin
+    REPLICA_DATA=$PG_HOME/replica
+    REPLICA_PORT=${PMS_PG_REPLICA_PORT:-}
+    if [[ -z $REPLICA_PORT ]]; then
+        REPLICA_PORT=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$REPLICA_DATA/pms-runtime.conf" 2>/dev/null || true)
+    fi
+    REPLICA_PORT=${REPLICA_PORT:-$((PORT + 1))}
+}
+
+replica_running() { [[ -f $REPLICA_DATA/PG_VERSION ]] && as_pg "$PGBIN/pg_ctl" status -D "$REPLICA_DATA" >/dev/null 2>&1; }
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Without PMS_PG_REPLICA_PORT: the first free port after the cluster's. Another server may hold the usual one,
+# e.g. a replica of another checkout of this project on the same machine.
+choose_replica_port() {
+    [[ -z ${PMS_PG_REPLICA_PORT:-} ]] || return 0
+    local port=$((PORT + 1))
+    while port_in_use "$port"; do
+        port=$((port + 1))
+        ((port <= PORT + 100 && port <= 65535)) || die "no free port for the replica after $PORT; set PMS_PG_REPLICA_PORT"
+    done
+    REPLICA_PORT=$port
+}
+
+cmd_replica_start() {
+    resolve_replica
+    is_running || die "the primary is not running; run scripts/db.sh start first"
+    if replica_running; then
+        say "replica already running on 127.0.0.1:$REPLICA_PORT"
+        return 0
+    fi
+    read_password
+    if [[ ! -f $REPLICA_DATA/PG_VERSION ]]; then
+        [[ $(as_pg "$PGBIN/psql" -X -At -h "$SOCK_DIR" -p "$PORT" -U "$DB_USER" -d postgres -c 'SHOW wal_level') != minimal ]] \
+            || die "the primary has wal_level = minimal; a replica needs replica or logical (and a restart)"
+        say "copying the primary into $REPLICA_DATA (pg_basebackup)"
+        # -R writes standby.signal and primary_conninfo. No replication slot: a slot would keep every WAL
+        # segment on the primary for as long as the replica is stopped. A replica stopped for long may then
+        # no longer find the WAL it needs (its log says so): remove var/pg/replica and start it again.
+        as_pg env PGPASSWORD="$PASSWORD" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U "$DB_USER" \
+            -D "$REPLICA_DATA" -R -X stream --checkpoint=fast \
+            || die "pg_basebackup failed"
+        printf '%s\n' "" "# ---- replica (scripts/db.sh replica) ----" "hot_standby = on" \
+            "# Long page reads are not cancelled by the primary's vacuum, which keeps the rows they see." \
+            "hot_standby_feedback = on" | as_pg tee -a "$REPLICA_DATA/postgresql.conf" >/dev/null
+    fi
+    choose_replica_port
+    printf '%s\n' "# written by scripts/db.sh replica start" "listen_addresses = '127.0.0.1'" \
+        "port = $REPLICA_PORT" "unix_socket_directories = '${SOCK_DIR//\'/\'\'}'" \
+        | as_pg tee "$REPLICA_DATA/pms-runtime.conf" >/dev/null
+    say "starting the replica on 127.0.0.1:$REPLICA_PORT (log: $LOG_DIR/replica.log)"
+    as_pg "$PGBIN/pg_ctl" start -D "$REPLICA_DATA" -l "$LOG_DIR/replica.log" -w -t 60 >/dev/null \
+        || { tail -n 20 "$LOG_DIR/replica.log" >&2; die "the replica did not start; log: $LOG_DIR/replica.log"; }
+    say "replica is running on 127.0.0.1:$REPLICA_PORT, streaming from 127.0.0.1:$PORT"
+}
+
+cmd_replica_stop() {
+    resolve_replica
+    if ! replica_running; then
+        say "replica not running"
+        return 0
+    fi
+    as_pg "$PGBIN/pg_ctl" stop -D "$REPLICA_DATA" -m fast -w -t 60 >/dev/null
+    say "replica stopped"
+}
+
+cmd_replica_status() {
+    resolve_replica
+    if replica_running; then
+        say "replica running on 127.0.0.1:$REPLICA_PORT, data $REPLICA_DATA"
+        return 0
+    fi
+    say "replica stopped"
+    return 3
+}
+
+cmd_replica_url() {
+    resolve_replica
+    read_password
+    printf 'postgres://%s:%s@127.0.0.1:%s/%s\n' "$DB_USER" "$PASSWORD" "$REPLICA_PORT" "$DB_NAME"
+}
+
 case "${1:-}" in
     start)  cmd_start ;;
     stop)   cmd_stop ;;
     status) cmd_status ;;
     url)    cmd_url ;;
     psql)   shift; cmd_psql "$@" ;;
+    replica)
+        case "${2:-}" in
+            start)  cmd_replica_start ;;
+            stop)   cmd_replica_stop ;;
+            status) cmd_replica_status ;;
+            url)    cmd_replica_url ;;
+            *) echo "usage: $0 replica start|stop|status|url" >&2; exit 2 ;;
+        esac
+        ;;
     *)
-        echo "usage: $0 start|stop|status|url|psql [psql args...]" >&2
+        echo "usage: $0 start|stop|status|url|psql [psql args...]|replica start|stop|status|url" >&2
         exit 2
         ;;
 esac

@@ -9,6 +9,8 @@
 #   Celery's main processes do: a Celery worker finishes its running tasks first); one still running after
 #   STOP_WAIT_SECONDS is killed with its whole process group. Nothing is left behind.
 # - A program's output goes to LOG_DIR/NAME.log.
+# - NAME=once:COMMAND runs a job that ends by itself (a backfill) once: it is not started again when it
+#   exits, whatever its exit status (which the log shows).
 #
 # The configuration is generated into RUN_DIR/supervisord.conf at every start; the environment is passed on.
 set -euo pipefail
@@ -36,13 +38,20 @@ EOF
     for program in "$@"; do
         name=${program%%=*}
         command=${program#*=}
+        autorestart=true
+        startsecs=$START_SECONDS
+        if [[ $command == once:* ]]; then
+            command=${command#once:}
+            autorestart=false
+            startsecs=0
+        fi
         cat <<EOF
 
 [program:$name]
 command=${command//%/%%}
 directory=$PWD
-autorestart=true
-startsecs=$START_SECONDS
+autorestart=$autorestart
+startsecs=$startsecs
 startretries=$START_RETRIES
 stopsignal=TERM
 stopwaitsecs=$STOP_WAIT_SECONDS
