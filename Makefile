@@ -37,7 +37,7 @@ test-replica: venv services
 	DATABASE_REPLICA_URL=$${DATABASE_REPLICA_URL:-$$(bash scripts/db.sh replica url)} pytest -m "not browser" tests/web $(PYTEST_ARGS)
 
 # `make bench` runs every benchmark but scale; `make bench scale` (or `make bench http web`) the ones named.
-BENCH_NAMES := pipeline http web fleet worker scale
+BENCH_NAMES := pipeline http web fleet worker scale reattribution analytics
 BENCH_ARGS := $(filter $(BENCH_NAMES),$(MAKECMDGOALS))
 # The ingest and worker tests with Django's psycopg connection pool (DATABASE_POOL=psycopg, docs/scaling.md).
 .PHONY: test-pool

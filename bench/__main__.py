@@ -21,7 +21,7 @@ BENCHMARKS = {
     "analytics": "bench.analytics",
 }
 # `make bench` runs these; `scale` (haproxy, a replica, processes killed on purpose) only when named.
-DEFAULT_BENCHMARKS = ["pipeline", "http", "web", "fleet", "worker"]
+DEFAULT_BENCHMARKS = [name for name in BENCHMARKS if name != "scale"]
 
 
 def machine():
