@@ -31,7 +31,8 @@ def ingest(request):
 
     Only the envelope is checked here; the worker validates each record and checks its device against the
     token's site at the reading's time, quarantining what it cannot store without losing the neighbours. A
-    payload whose every dataset is of another PMS is refused (403): nothing in it is this gateway's.
+    payload whose every dataset is of another PMS is refused (403): nothing in it is this gateway's. MPPT and
+    inverter datasets are left to the worker: whether a device was the site's depends on each reading's time.
     """
     try:
         access = _authenticate(request)
