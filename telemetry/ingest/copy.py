@@ -32,17 +32,17 @@ def store_readings(cursor, kind, chunks, sent, parts, received, stored, sighting
     and ``stored`` Counters by part index. ``sightings``: those that lines.pack_chunks notes while the pack
     rows are sent; each keeps only the times of its readings stored here, not those already stored by an
     earlier ingest."""
-    columns = PACK_COLUMNS if kind == DatasetKind.PMS else DEVICE_COLUMNS
+    if kind == DatasetKind.PMS:
+        columns, state_table, key, extra = PACK_COLUMNS, PackState._meta.db_table, "case_id", {}
+    else:
+        columns, state_table, key = DEVICE_COLUMNS, DeviceState._meta.db_table, "device_id"
+        extra = {"kind": f"'{kind}'"}
     table = READING_TABLES[kind]
-    kind_received, kind_stored = _copy_and_insert(cursor, table, columns, chunks, sent, parts, sightings)
+    kind_received, kind_stored = _copy_and_insert(cursor, table, columns, key, chunks, sent, parts, sightings)
     received.update(kind_received)
     stored.update(kind_stored)
     if not kind_received:
         return
-    if kind == DatasetKind.PMS:
-        state_table, key, extra = PackState._meta.db_table, "case_id", {}
-    else:
-        state_table, key, extra = DeviceState._meta.db_table, "device_id", {"kind": f"'{kind}'"}
     latest_columns = [column for column in columns if column not in ("board_id", "batch_id")]
     _upsert_latest(
         cursor, stage=f"stage_{table}", state_table=state_table, key=key, columns=latest_columns, extra=extra
@@ -73,10 +73,10 @@ def upsert_discrepancies(cursor, sightings):
     )
 
 
-def _copy_and_insert(cursor, table, columns, chunks, sent, parts, sightings):
+def _copy_and_insert(cursor, table, columns, entity, chunks, sent, parts, sightings):
     """Store the COPY text ``chunks`` (None as NULL) in ``table``; leave in the staging table
-    ``stage_<table>`` the rows the latest state is updated from. Returns two Counters by part index: rows
-    received, rows stored.
+    ``stage_<table>`` the rows the latest state is updated from; ``entity``: the column of the case or device.
+    Returns two Counters by part index: rows received, rows stored.
 
     A re-sent reading must be counted as a duplicate, never stored twice: the issue's way is COPY into a
     staging table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. That second write of every row cost
@@ -101,7 +101,6 @@ def _copy_and_insert(cursor, table, columns, chunks, sent, parts, sightings):
     except UniqueViolation:
         _copy(cursor, stage, column_list, chain(list(sent.chunks), chunks))
         watched = sorted({case_id for case_id, _, _ in sightings or ()})
-        entity = columns[2]
         cursor.execute(
             f"WITH stored AS (INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} "
             f"ORDER BY ctid ON CONFLICT DO NOTHING RETURNING batch_id, {entity}, time) "

@@ -19,12 +19,14 @@ from telemetry.ingest.resolve import Span
 _encode = msgspec.json.Encoder().encode
 COPY_CHUNK_LINES = 500
 
-# The order of the pack columns in the COPY text: that of the row lists pack_chunks encodes as JSON in one
-# go per chunk, then turns into COPY text (see _pack_copy_text).
+# The order of the pack columns in the COPY text: that of the rows pack_chunks encodes as JSON in one go per
+# chunk, then turns into COPY text (see _pack_copy_text). An array lies between any two other columns, so the
+# edges of the arrays alone say where a column starts.
 PACK_COLUMNS = [
-    "time", "utc_offset_minutes", "case_id", "site_id", "dock", "board_id", "batch_id",
-    "temps", "volts", "cell_volts", "amps", "open_cells", "fet_open", "fet_temps",
+    "time", "utc_offset_minutes", "temps", "case_id", "site_id", "dock", "board_id", "batch_id",
+    "cell_volts", "volts", "open_cells", "amps", "fet_open", "fet_temps",
 ]  # fmt: skip
+_BRACKETS_TO_BRACES = bytes.maketrans(b"[]", b"{}")
 _NO_SPAN = Span(datetime.max.replace(tzinfo=UTC), None, None)  # no recorded position: covers no time
 
 
@@ -115,13 +117,15 @@ def pack_chunks(decoded, records, resolver, sightings, sent, deferred=None):
     has not loaded yet goes there instead (the connection is busy with the COPY): the caller loads them and
     sends them after.
 
-    A row is the tuple of its columns in PACK_COLUMNS order (the time and UTC offset as one text, the ids
-    as another); a chunk's rows are encoded as JSON in one msgspec call. What ``sent`` keeps of a chunk
-    (rows per part, each case's newest line) is counted here, in the same pass."""
+    A row is the tuple of its columns in PACK_COLUMNS order, the time and UTC offset as one ready COPY text,
+    the ids as another (msgspec.Raw: written as they are); a chunk's rows are encoded as JSON in one msgspec
+    call. What ``sent`` keeps of a chunk (rows per part, each case's newest line) is counted here, in the
+    same pass."""
     case_at, packs, positions = resolver.case_at, resolver.packs, resolver.positions
     cases = {}  # pack id -> its case, for Case ids (a board's case depends on the time)
     spans = {}  # case id -> the span of its recorded position that answered last
     ids = {}  # (part index, case id, dock, board id) -> their COPY text with the site's and the batch's
+    stamps = {}  # the COPY text of a time -> the same as msgspec.Raw
     # A chunk's: its rows; the records they come from (items of ``records``); each case's newest line,
     # case id -> (time, line); the rows of each part, part index -> count, the current part's counted from
     # line ``first``; the lines not in their recorded dock, (line, case id, site id, dock, recorded, time).
@@ -135,6 +139,8 @@ def pack_chunks(decoded, records, resolver, sightings, sent, deferred=None):
                     received[part_index] = received.get(part_index, 0) + len(rows) - first
                 part_index, first = group.part.index, len(rows)
             site_id, batch_id = group.site_id, group.part.batch_id
+            # Without hyphens, as PostgreSQL also reads a UUID: "e-" in a chunk then comes from a number.
+            batch_text = "None" if batch_id is None else batch_id.hex
         _, record_index, raw, record, moment, stamp = item
         pack = record.pack
         pack_id = pack.id
@@ -155,11 +161,14 @@ def pack_chunks(decoded, records, resolver, sightings, sent, deferred=None):
         key = (part_index, case_id, dock, board_id)
         text = ids.get(key)
         if text is None:
-            text = ids[key] = f"{case_id}\t{site_id}\t{dock}\t{board_id}\t{batch_id}"
+            text = ids[key] = msgspec.Raw(f"{case_id}\t{site_id}\t{dock}\t{board_id}\t{batch_text}".encode())
+        time_text = stamps.get(stamp)
+        if time_text is None:
+            time_text = stamps[stamp] = msgspec.Raw(stamp.encode())
         line = len(rows)
         cell, fet = pack.cell, pack.fet
         rows.append(
-            (stamp, text, pack.temp, pack.volts, cell.volts, pack.amps, cell.open, fet.open, fet.temp)
+            (time_text, pack.temp, text, cell.volts, pack.volts, cell.open, pack.amps, fet.open, fet.temp)
         )
         items.append(item)
         known = newest.get(case_id)
@@ -188,7 +197,7 @@ def _pack_chunk(rows, items, newest, received, unmatched, decoded, sightings, se
         dropped = set()
         for line, (row, item) in enumerate(zip(rows, items, strict=True)):
             group, record_index, raw = item[:3]
-            if b"e-" in _encode(row[2:]):
+            if b"e-" in _encode(row):
                 record = decode.decode_pms_record(raw, group.dataset_index, record_index)
                 problem = _tiny_number(record, group.dataset_index, record_index)
                 if problem:
@@ -207,13 +216,13 @@ def _pack_chunk(rows, items, newest, received, unmatched, decoded, sightings, se
 def _without(rows, items, unmatched, dropped, ids):
     """A chunk's rows, items, newest lines, rows per part and unmatched lines without the lines ``dropped``
     (rare: a number too small for PostgreSQL), counted again."""
-    case_of_text = {text: key[1] for key, text in ids.items()}
+    case_of_text = {id(text): key[1] for key, text in ids.items()}
     kept = [
         (row, item) for line, (row, item) in enumerate(zip(rows, items, strict=True)) if line not in dropped
     ]
     newest, received = {}, {}
     for line, (row, item) in enumerate(kept):
-        case_id, moment, part_index = case_of_text[row[1]], item[4], item[0].part.index
+        case_id, moment, part_index = case_of_text[id(row[2])], item[4], item[0].part.index
         received[part_index] = received.get(part_index, 0) + 1
         known = newest.get(case_id)
         if known is None or moment > known[0]:
@@ -223,23 +232,18 @@ def _without(rows, items, unmatched, dropped, ids):
 
 
 def _pack_copy_text(encoded):
-    """The JSON of a chunk's rows, [["<time>\\t<offset>","<ids>",[temps],volts,[cells],amps,[open],
-    [open FETs],[FET temps]], ...], as COPY text, a line each:
-    "<time>\t<offset>\t<ids>\t{temps}\tvolts\t{cells}\tamps\t{open}\t{open FETs}\t{FET temps}".
+    """The JSON of a chunk's rows, [[<time>,[temps],<ids>,[cells],volts,[open],amps,[open FETs],[FET temps]],
+    ...] (the time and the ids written as they are), as COPY text, a line each:
+    "<time>\t{temps}\t<ids>\t{cells}\tvolts\t{open}\tamps\t{open FETs}\t{FET temps}".
 
-    The arrays hold numbers only, so the brackets and commas around them say where each column starts: a
-    row ends with "]]," before the next one's '["', a text with '",', an array with "],"; "],[" and ",["
-    are the boundaries between two arrays and between a number and an array."""
+    The arrays hold numbers only and lie between any two other columns (PACK_COLUMNS), so with their brackets
+    made braces, "}},{" ends a row, and a comma after "}" or before "{" ends a column."""
     return (
-        encoded[3:-3]
-        .replace(b']],["', b"}\n")
-        .replace(b'","', b"\t")
-        .replace(b'",[', b"\t{")
-        .replace(b"],[", b"}\t{")
-        .replace(b"],", b"}\t")
-        .replace(b",[", b"\t{")
-        .replace(b"\\t", b"\t")
-        + b"}\n"
+        encoded.translate(_BRACKETS_TO_BRACES)[2:-2]
+        .replace(b"}},{", b"}\n")
+        .replace(b"},", b"}\t")
+        .replace(b",{", b"\t{")
+        + b"\n"
     )
 
 
