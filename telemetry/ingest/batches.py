@@ -144,7 +144,7 @@ def _batch_ingest_alone(batch, *, failed_with=None):
 def _batch_ingest_refused(batch):
     """Ingest a batch the database refused as a whole in halves, each in a savepoint, halving again what it
     refuses: the records it refuses alone are quarantined with its message, and all the others stored."""
-    envelope = decode.decode_envelope(bytes(batch.payload))
+    envelope = decode.decode_envelope(bytes(batch.payload), keys_checked=_keys_checked(batch))
     places = [
         RecordPlace(dataset_index, record_index)
         for dataset_index, dataset in enumerate(envelope.datasets)
@@ -197,7 +197,7 @@ def _batches_ingest(batches):
     parts, decoded_batches = [], []
     for batch in batches:
         try:
-            envelope = decode.decode_envelope(bytes(batch.payload))
+            envelope = decode.decode_envelope(bytes(batch.payload), keys_checked=_keys_checked(batch))
         except decode.DecodeError as error:
             batch.status, batch.error = IngestBatch.Status.FAILED, str(error)
             continue
@@ -209,6 +209,12 @@ def _batches_ingest(batches):
         batch.stored, batch.duplicate, batch.quarantined = result.stored, result.duplicate, result.quarantined
     _batches_save_outcome(batches)
     return [ProcessedBatch(batch, result) for batch, result in zip(decoded_batches, results, strict=True)]
+
+
+def _keys_checked(batch):
+    """Whether the body of ``batch`` was checked for repeated keys when it landed: the endpoint refuses a body
+    with any; ``ingest_file`` lands lines unchecked."""
+    return batch.source == IngestBatch.Source.HTTP
 
 
 def _batches_save_outcome(batches):

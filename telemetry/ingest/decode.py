@@ -124,11 +124,13 @@ _pms_decoder = msgspec.json.Decoder(PmsRecord, strict=False)
 _device_decoder = msgspec.json.Decoder(DeviceRecord, strict=False)
 
 
-def decode_envelope(raw):
+def decode_envelope(raw, *, keys_checked=False):
     """The envelope with each record left as raw JSON; raises DecodeError naming the place.
 
     msgspec keeps the last of duplicated keys, so a duplicated "datasets" or "data" would silently drop data:
-    those are refused. Records stay raw; the worker decodes and quarantines them one by one."""
+    those are refused, unless ``keys_checked``: the body was refused for them before, if it had any (the
+    HTTP endpoint checks before it lands a body, so the worker need not scan it again). Records stay raw;
+    the worker decodes and quarantines them one by one."""
     if not raw.strip():
         raise DecodeError('body: empty; expected a JSON object {"datasets": [...]}')
     try:
@@ -148,7 +150,8 @@ def decode_envelope(raw):
             raise DecodeError(
                 f"datasets[{index}]: expected exactly one of pms, mppt, inverter; found {found}"
             )
-    refuse_repeated_keys(raw, envelope)
+    if not keys_checked:
+        refuse_repeated_keys(raw, envelope)
     return envelope
 
 

@@ -99,6 +99,22 @@ def test_ingest_file_stores_json_lines_and_reports_counts_and_progress(tmp_path,
     assert set(IngestBatch.objects.values_list("status", "source")) == {("done", "file")}
 
 
+def test_ingest_file_refuses_a_line_whose_keys_repeat_which_the_endpoint_would_have_refused(tmp_path):
+    site = build_site(docks=4, at=ago(days=2))
+    sample = site_sample(site, ago(minutes=1))
+    repeated = sample.replace(b'{"datasets": ', b'{"datasets": [], "datasets": ', 1)
+    assert repeated != sample
+    path = tmp_path / "backfill.jsonl"
+    path.write_bytes(repeated + b"\n" + sample + b"\n")
+    errors = io.StringIO()
+
+    with pytest.raises(CommandError, match="1 payloads were rejected"):
+        call_command("ingest_file", str(path), stdout=io.StringIO(), stderr=errors)
+
+    assert "body: the key 'datasets' is given 2 times; give it once" in errors.getvalue()
+    assert PackReading.objects.count() == 4
+
+
 def tasks_run_by(worker, name):
     """How many ``name`` tasks the worker has run since it started (its solo pool answers between tasks)."""
     inspector = celery_app.control.inspect(destination=[worker.hostname], timeout=1)
