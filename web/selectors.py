@@ -214,13 +214,32 @@ def _event_entry(event):
     )
 
 
-def _installation_entries(installation, place):
+def _installation_recorded(installations):
+    """{(component id, position id, event type, time): when it was entered} for the installs and removals of
+    ``installations``, in one query.
+
+    The services write an installed or removed event of the component in the same call as each installation
+    row and its closing, at the same time and place: its ``recorded_at`` is the time of entry of the row."""
+    if not installations:
+        return {}
+    events = ComponentEvent.objects.filter(
+        component_id__in={installation.component_id for installation in installations},
+        position_id__in={installation.position_id for installation in installations},
+        type__in=[ComponentEvent.Type.INSTALLED, ComponentEvent.Type.REMOVED],
+    ).values_list("component_id", "position_id", "type", "occurred_at", "recorded_at")
+    return {(component, position, kind, at): recorded for component, position, kind, at, recorded in events}
+
+
+def _installation_entries(installation, place, recorded):
+    """The install of ``installation`` and its removal, if closed; ``recorded``: _installation_recorded."""
     what = f"{Kind(installation.component.kind).label} {installation.component.serial}"
+    key = (installation.component_id, installation.position_id)
     yield TimelineEntry(
         at=installation.installed_at,
         title=f"{what} installed in {place}",
         detail=installation.reason,
         user=installation.installed_by,
+        recorded_at=recorded.get((*key, ComponentEvent.Type.INSTALLED, installation.installed_at)),
     )
     if installation.removed_at:
         yield TimelineEntry(
@@ -228,6 +247,7 @@ def _installation_entries(installation, place):
             title=f"{what} removed from {place}",
             detail=installation.removal_reason,
             user=installation.removed_by,
+            recorded_at=recorded.get((*key, ComponentEvent.Type.REMOVED, installation.removed_at)),
         )
 
 
@@ -290,18 +310,21 @@ def component_timeline(component):
     """Everything that happened to ``component``, newest first.
 
     Merges its events (received, installed, removed, status changes), the installation records of the parts
-    fitted inside it, the field-level edits from its history and, for a case, the re-attributions of its
-    readings after late records.
+    fitted inside it (each with when it was entered), the field-level edits from its history and, for a case,
+    the re-attributions of its readings after late records.
     """
     events = ComponentEvent.objects.filter(component=component).select_related("position", "user")
-    part_installations = Installation.objects.filter(position__parent=component).select_related(
-        "component", "position", "installed_by", "removed_by"
+    part_installations = list(
+        Installation.objects.filter(position__parent=component).select_related(
+            "component", "position", "installed_by", "removed_by"
+        )
     )
+    recorded = _installation_recorded(part_installations)
     entries = [_event_entry(event) for event in events]
     entries += [
         entry
         for installation in part_installations
-        for entry in _installation_entries(installation, installation.position.label)
+        for entry in _installation_entries(installation, installation.position.label, recorded)
     ]
     entries += list(_history_entries(component))
     if component.kind == Kind.CASE:
@@ -528,15 +551,16 @@ def _heatmap_label(dock):
 def recent_site_changes(layout, limit=10):
     """The newest installs and removals in the site's docks, newest first."""
     places = {dock.position.pk: dock.name for cabinet in layout for dock in cabinet.docks}
-    installations = (
+    installations = list(
         Installation.objects.filter(position_id__in=places)
         .select_related("component", "installed_by", "removed_by")
         .order_by("-installed_at")[:limit]
     )
+    recorded = _installation_recorded(installations)
     entries = [
         entry
         for installation in installations
-        for entry in _installation_entries(installation, places[installation.position_id])
+        for entry in _installation_entries(installation, places[installation.position_id], recorded)
     ]
     return sorted(entries, key=lambda entry: entry.at, reverse=True)[:limit]
 
