@@ -179,6 +179,7 @@ class TimelineEntry:
     detail: str = ""
     user: object = None
     recorded_at: datetime | None = None  # when it was entered, where that is known
+    window: tuple[datetime, datetime] | None = None  # the readings a re-attribution re-checks: [start, end)
 
     @property
     def recorded_late(self):
@@ -269,14 +270,16 @@ def _history_entries(component):
 
 
 def _reattribution_entry(reattribution, serials):
-    """A re-attribution of a case's readings after a late change, as a timeline entry."""
-    window = f"readings from {reattribution.changed_at:%Y-%m-%d %H:%M %Z} on"
+    """A re-attribution of a case's readings after a late change, as a timeline entry: the page shows its
+    window, the readings stored from the time of the change until it was recorded, in the page's zone."""
+    window = (reattribution.changed_at, reattribution.window_end)
     if reattribution.status == Reattribution.Status.RUNNING:
         return TimelineEntry(
             at=reattribution.created_at,
             title=f"Re-attributing readings after a late record ({reattribution.installation})",
-            detail=f"Running: {window}",
+            detail="Running",
             user=reattribution.user,
+            window=window,
         )
     moves = [
         f"{count:,} moved from case {serials[int(source)]} to case {serials[int(target)]}"
@@ -292,8 +295,9 @@ def _reattribution_entry(reattribution, serials):
     return TimelineEntry(
         at=reattribution.finished_at,
         title=f"Readings re-attributed after a late record ({reattribution.installation})",
-        detail=" · ".join([window, *moves, discrepancies]),
+        detail=" · ".join([*moves, discrepancies]),
         user=reattribution.user,
+        window=window,
     )
 
 
