@@ -61,6 +61,13 @@ class DockView:
         return self.reporting.case
 
     @property
+    def observed_case(self):
+        """The case telemetry sees in this dock while the dock is recorded empty (its open discrepancy's)."""
+        if self.case is not None or self.observed is None:
+            return None
+        return self.observed.case
+
+    @property
     def number(self):
         return self.position.number
 
@@ -494,7 +501,10 @@ def site_layout_observed(site):
 
 
 def site_packs(site, now=None):
-    """The site's layout with each dock's latest reading and state (ok, warning, alarm, empty, stale)."""
+    """The site's layout with each dock's latest reading and state (ok, warning, alarm, empty, stale).
+
+    A dock recorded empty where telemetry sees a case keeps its state, empty, and has the reading of the
+    observed case (``observed_case``) from that dock, if it has one."""
     layout = site_layout_observed(site)
     docks = installed_cases(layout)
     readings = pack_states(case_ids=docks)
@@ -503,6 +513,10 @@ def site_packs(site, now=None):
     for cabinet in layout:
         for dock in cabinet.docks:
             if dock.case is None:
+                reporting, observed = dock.reporting, dock.observed_case
+                if observed is not None and reporting is not None and reporting.case_id == observed.pk:
+                    dock.reading = reporting
+                    dock.stale = dock.reading.time < fresh_since
                 continue
             dock.reading = readings.get(dock.case.pk)
             dock.stale = dock.reading is None or dock.reading.time < fresh_since
@@ -525,7 +539,8 @@ def newest_reading_time(layout, device_states):
 def cell_heatmap(layout):
     """Packs x cells, each cell's deviation (mV) from the median of every closed cell of the site's fresh
     packs. A stale pack is marked in its label and has no deviation: it is left out of the colour scale. Each
-    label names the case reporting from the dock when it is not the recorded one."""
+    label names the case reporting from the dock when it is not the recorded one; a dock recorded empty has a
+    row for the case telemetry sees in it, labelled as observed."""
     docks = [dock for cabinet in layout for dock in cabinet.docks if dock.reading is not None]
     closed = [volts for dock in docks if not dock.stale for volts in dock.reading.closed_cell_volts]
     median = statistics.median(closed) if closed else None
@@ -546,9 +561,12 @@ def cell_heatmap(layout):
 
 
 def _heatmap_label(dock):
-    label = f"{dock.case.serial} · {dock.name}"
-    if dock.reporting_other is not None:
-        label += f" (reporting: {dock.reporting_other.serial})"
+    if dock.case is None:
+        label = f"{dock.observed_case.serial} · {dock.name} (observed; recorded empty)"
+    elif dock.reporting_other is not None:
+        label = f"{dock.case.serial} · {dock.name} (reporting: {dock.reporting_other.serial})"
+    else:
+        label = f"{dock.case.serial} · {dock.name}"
     return f"{label} · stale" if dock.stale else label
 
 
