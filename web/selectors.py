@@ -61,6 +61,13 @@ class DockView:
         return self.reporting.case
 
     @property
+    def observed_case(self):
+        """The case telemetry sees in this dock while the dock is recorded empty (its open discrepancy's)."""
+        if self.case is not None or self.observed is None:
+            return None
+        return self.observed.case
+
+    @property
     def number(self):
         return self.position.number
 
@@ -179,6 +186,7 @@ class TimelineEntry:
     detail: str = ""
     user: object = None
     recorded_at: datetime | None = None  # when it was entered, where that is known
+    window: tuple[datetime, datetime] | None = None  # the readings a re-attribution re-checks: [start, end)
 
     @property
     def recorded_late(self):
@@ -214,13 +222,32 @@ def _event_entry(event):
     )
 
 
-def _installation_entries(installation, place):
+def _installation_recorded(installations):
+    """{(component id, position id, event type, time): when it was entered} for the installs and removals of
+    ``installations``, in one query.
+
+    The services write an installed or removed event of the component in the same call as each installation
+    row and its closing, at the same time and place: its ``recorded_at`` is the time of entry of the row."""
+    if not installations:
+        return {}
+    events = ComponentEvent.objects.filter(
+        component_id__in={installation.component_id for installation in installations},
+        position_id__in={installation.position_id for installation in installations},
+        type__in=[ComponentEvent.Type.INSTALLED, ComponentEvent.Type.REMOVED],
+    ).values_list("component_id", "position_id", "type", "occurred_at", "recorded_at")
+    return {(component, position, kind, at): recorded for component, position, kind, at, recorded in events}
+
+
+def _installation_entries(installation, place, recorded):
+    """The install of ``installation`` and its removal, if closed; ``recorded``: _installation_recorded."""
     what = f"{Kind(installation.component.kind).label} {installation.component.serial}"
+    key = (installation.component_id, installation.position_id)
     yield TimelineEntry(
         at=installation.installed_at,
         title=f"{what} installed in {place}",
         detail=installation.reason,
         user=installation.installed_by,
+        recorded_at=recorded.get((*key, ComponentEvent.Type.INSTALLED, installation.installed_at)),
     )
     if installation.removed_at:
         yield TimelineEntry(
@@ -228,6 +255,7 @@ def _installation_entries(installation, place):
             title=f"{what} removed from {place}",
             detail=installation.removal_reason,
             user=installation.removed_by,
+            recorded_at=recorded.get((*key, ComponentEvent.Type.REMOVED, installation.removed_at)),
         )
 
 
@@ -249,14 +277,16 @@ def _history_entries(component):
 
 
 def _reattribution_entry(reattribution, serials):
-    """A re-attribution of a case's readings after a late change, as a timeline entry."""
-    window = f"readings from {reattribution.changed_at:%Y-%m-%d %H:%M %Z} on"
+    """A re-attribution of a case's readings after a late change, as a timeline entry: the page shows its
+    window, the readings stored from the time of the change until it was recorded, in the page's zone."""
+    window = (reattribution.changed_at, reattribution.window_end)
     if reattribution.status == Reattribution.Status.RUNNING:
         return TimelineEntry(
             at=reattribution.created_at,
             title=f"Re-attributing readings after a late record ({reattribution.installation})",
-            detail=f"Running: {window}",
+            detail="Running",
             user=reattribution.user,
+            window=window,
         )
     moves = [
         f"{count:,} moved from case {serials[int(source)]} to case {serials[int(target)]}"
@@ -272,8 +302,9 @@ def _reattribution_entry(reattribution, serials):
     return TimelineEntry(
         at=reattribution.finished_at,
         title=f"Readings re-attributed after a late record ({reattribution.installation})",
-        detail=" · ".join([window, *moves, discrepancies]),
+        detail=" · ".join([*moves, discrepancies]),
         user=reattribution.user,
+        window=window,
     )
 
 
@@ -290,18 +321,21 @@ def component_timeline(component):
     """Everything that happened to ``component``, newest first.
 
     Merges its events (received, installed, removed, status changes), the installation records of the parts
-    fitted inside it, the field-level edits from its history and, for a case, the re-attributions of its
-    readings after late records.
+    fitted inside it (each with when it was entered), the field-level edits from its history and, for a case,
+    the re-attributions of its readings after late records.
     """
     events = ComponentEvent.objects.filter(component=component).select_related("position", "user")
-    part_installations = Installation.objects.filter(position__parent=component).select_related(
-        "component", "position", "installed_by", "removed_by"
+    part_installations = list(
+        Installation.objects.filter(position__parent=component).select_related(
+            "component", "position", "installed_by", "removed_by"
+        )
     )
+    recorded = _installation_recorded(part_installations)
     entries = [_event_entry(event) for event in events]
     entries += [
         entry
         for installation in part_installations
-        for entry in _installation_entries(installation, installation.position.label)
+        for entry in _installation_entries(installation, installation.position.label, recorded)
     ]
     entries += list(_history_entries(component))
     if component.kind == Kind.CASE:
@@ -467,7 +501,10 @@ def site_layout_observed(site):
 
 
 def site_packs(site, now=None):
-    """The site's layout with each dock's latest reading and state (ok, warning, alarm, empty, stale)."""
+    """The site's layout with each dock's latest reading and state (ok, warning, alarm, empty, stale).
+
+    A dock recorded empty where telemetry sees a case keeps its state, empty, and has the reading of the
+    observed case (``observed_case``) from that dock, if it has one."""
     layout = site_layout_observed(site)
     docks = installed_cases(layout)
     readings = pack_states(case_ids=docks)
@@ -476,6 +513,10 @@ def site_packs(site, now=None):
     for cabinet in layout:
         for dock in cabinet.docks:
             if dock.case is None:
+                reporting, observed = dock.reporting, dock.observed_case
+                if observed is not None and reporting is not None and reporting.case_id == observed.pk:
+                    dock.reading = reporting
+                    dock.stale = dock.reading.time < fresh_since
                 continue
             dock.reading = readings.get(dock.case.pk)
             dock.stale = dock.reading is None or dock.reading.time < fresh_since
@@ -498,7 +539,8 @@ def newest_reading_time(layout, device_states):
 def cell_heatmap(layout):
     """Packs x cells, each cell's deviation (mV) from the median of every closed cell of the site's fresh
     packs. A stale pack is marked in its label and has no deviation: it is left out of the colour scale. Each
-    label names the case reporting from the dock when it is not the recorded one."""
+    label names the case reporting from the dock when it is not the recorded one; a dock recorded empty has a
+    row for the case telemetry sees in it, labelled as observed."""
     docks = [dock for cabinet in layout for dock in cabinet.docks if dock.reading is not None]
     closed = [volts for dock in docks if not dock.stale for volts in dock.reading.closed_cell_volts]
     median = statistics.median(closed) if closed else None
@@ -519,24 +561,28 @@ def cell_heatmap(layout):
 
 
 def _heatmap_label(dock):
-    label = f"{dock.case.serial} · {dock.name}"
-    if dock.reporting_other is not None:
-        label += f" (reporting: {dock.reporting_other.serial})"
+    if dock.case is None:
+        label = f"{dock.observed_case.serial} · {dock.name} (observed; recorded empty)"
+    elif dock.reporting_other is not None:
+        label = f"{dock.case.serial} · {dock.name} (reporting: {dock.reporting_other.serial})"
+    else:
+        label = f"{dock.case.serial} · {dock.name}"
     return f"{label} · stale" if dock.stale else label
 
 
 def recent_site_changes(layout, limit=10):
     """The newest installs and removals in the site's docks, newest first."""
     places = {dock.position.pk: dock.name for cabinet in layout for dock in cabinet.docks}
-    installations = (
+    installations = list(
         Installation.objects.filter(position_id__in=places)
         .select_related("component", "installed_by", "removed_by")
         .order_by("-installed_at")[:limit]
     )
+    recorded = _installation_recorded(installations)
     entries = [
         entry
         for installation in installations
-        for entry in _installation_entries(installation, places[installation.position_id])
+        for entry in _installation_entries(installation, places[installation.position_id], recorded)
     ]
     return sorted(entries, key=lambda entry: entry.at, reverse=True)[:limit]
 

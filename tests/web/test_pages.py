@@ -581,6 +581,62 @@ def test_the_case_timeline_is_in_the_order_things_happened_and_a_late_record_sho
     ) in html
 
 
+def test_a_board_replaced_inside_a_case_by_a_late_record_shows_both_times_on_the_case_timeline(client, users):
+    """The parts fitted inside a case come from installation rows: their time of entry is that of the
+    installed and removed events written with them."""
+    from tests.factories import AcqBoardFactory, ComponentFactory
+
+    now = timezone.now()
+    site = build_site(cabinets=1, docks=4, at=now - timedelta(days=40))
+    case, engineer = site.test_cases[(1, 1)], users["field"]
+    old, new = AcqBoardFactory(serial="ACQ-OLD"), AcqBoardFactory(serial="ACQ-NEW")
+    board_position = services.child_position_get(parent=case, kind=Kind.ACQ_BOARD)
+    services.component_install(
+        component=old, position=board_position, user=engineer, at=now - timedelta(days=20)
+    )
+    # Replaced three days ago, entered now.
+    services.component_swap(
+        position=board_position,
+        old_component=old,
+        new_component=new,
+        user=engineer,
+        reason="dead board",
+        old_component_status="faulty",
+        at=now - timedelta(days=3),
+    )
+    fet_board = ComponentFactory(kind=Kind.FET_BOARD, serial="FET-NOW")
+    services.component_install(
+        component=fet_board,
+        position=services.child_position_get(parent=case, kind=Kind.FET_BOARD),
+        user=engineer,
+    )
+    client_for(client, users["manager"])
+
+    response = client.get(reverse("web:case", args=[case.serial]))
+
+    timeline = response.context["timeline"]
+    entries = {entry.title.split(" in ")[0].split(" from ")[0]: entry for entry in timeline}
+    installed = entries["Acquisition board ACQ-NEW installed"]
+    removed = entries["Acquisition board ACQ-OLD removed"]
+    assert installed.at == removed.at == now - timedelta(days=3)
+    assert installed.recorded_late and removed.recorded_late
+    assert installed.recorded_at - now < timedelta(minutes=1) and installed.user == engineer
+    assert entries["Acquisition board ACQ-OLD installed"].recorded_late
+    assert not entries["FET board FET-NOW installed"].recorded_late
+    html = response.content.decode()
+    for entry in (installed, removed):
+        item = html.split(f"<strong>{entry.title}</strong>")[1].split("</li>")[0]
+        assert "happened " in item and ", recorded " in item and f"by {engineer.username}" in item
+    item = html.split(f"<strong>{entries['FET board FET-NOW installed'].title}</strong>")[1].split("</li>")[0]
+    assert "recorded" not in item and f"by {engineer.username}" in item
+    # The site page's recent installs and swaps read installation rows too.
+    gone = site.test_cases[(1, 2)]
+    services.component_remove(component=gone, user=engineer, reason="test", at=now - timedelta(days=2))
+    changes = client.get(reverse("web:site", args=[site.pk])).context["changes"]
+    [removal] = [entry for entry in changes if entry.title.endswith(f"{gone.serial} removed from C1-D2")]
+    assert removal.recorded_late and removal.user == engineer
+
+
 def test_the_site_drawing_shows_the_case_telemetry_sees_beside_the_recorded_one(client, users, site):
     from telemetry.models import Discrepancy, PackState
     from tests.factories import CaseFactory
@@ -618,3 +674,53 @@ def test_the_site_drawing_shows_the_case_telemetry_sees_beside_the_recorded_one(
     assert heatmap["packs"][3].endswith("· stale")
     assert {c[2] for c in heatmap["cells"] if c[1] == 3} == {None}
     assert all(c[2] is not None for c in heatmap["cells"] if c[1] != 3 and not c[4])
+
+
+def test_a_dock_recorded_empty_lists_the_case_telemetry_sees_in_it_as_observed(client, users, site):
+    """The pack table and the heatmap show the observed case of a dock recorded empty, marked as observed,
+    with a link to its discrepancy; a stale one is marked and left out of the colour scale."""
+    add_readings(site, minutes=2)
+    now = timezone.now()
+    quiet, seen, stale = site.test_cases[(1, 1)], site.test_cases[(1, 3)], site.test_cases[(1, 4)]
+    for case in (quiet, seen, stale):  # recorded as taken to the warehouse
+        component_remove(component=case, user=None, reason="to the warehouse")
+    PackState.objects.filter(case__in=[quiet, stale]).update(time=now - timedelta(days=1))
+    PackState.objects.filter(case=seen).update(time=now)
+    discrepancies = {
+        case: Discrepancy.objects.create(
+            case=case,
+            kind=Discrepancy.Kind.NOT_INSTALLED,
+            observed_site=site,
+            observed_dock=dock,
+            first_seen=now - timedelta(days=2),
+            last_seen=now,
+            sample_count=5,
+        )
+        for case, dock in ((seen, 3), (stale, 4))
+    }
+    client_for(client, users["manager"])
+
+    response = client.get(reverse("web:site", args=[site.pk]))
+
+    html = response.content.decode()
+    table = html.split('<table class="data packs">')[1].split("</table>")[0]
+    rows = table.split("<tbody>")[1].split("</tr>")[:-1]
+    assert [row.split("<td>")[1].split("</td>")[0] for row in rows] == ["C1-D2", "C1-D3", "C1-D4"]
+    for row, case in zip(rows[1:], (seen, stale), strict=True):
+        assert f'href="{reverse("web:case", args=[case.serial])}">{case.serial}</a>' in row
+        assert "observed, not recorded: the dock is recorded empty" in row
+        assert f'href="{reverse("web:discrepancies")}#discrepancy-{discrepancies[case].pk}"' in row
+        assert 'class="badge state-empty">Empty<' in row
+    assert "; stale" not in rows[1] and "; stale" in rows[2]
+    assert quiet.serial not in table
+    heatmap = response.context["heatmap"]
+    assert heatmap["packs"] == [
+        f"{site.test_cases[(1, 2)].serial} · C1-D2",
+        f"{seen.serial} · C1-D3 (observed; recorded empty)",
+        f"{stale.serial} · C1-D4 (observed; recorded empty) · stale",
+    ]
+    assert all(c[2] is not None for c in heatmap["cells"] if c[1] < 2 and not c[4])
+    assert {c[2] for c in heatmap["cells"] if c[1] == 2} == {None}
+    # The drawing keeps the recorded layout: the docks are empty, each marked with what telemetry sees.
+    drawing = html.split('data-pms-dock="3"')[1].split("</li>")[0]
+    assert "Empty" in drawing and f"Reporting: <strong>{seen.serial}</strong>" in drawing

@@ -1,6 +1,7 @@
 """What the case pages and the admin show of re-attributions (the moving itself: tests/telemetry/)."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.urls import reverse
 from django.utils import timezone
@@ -10,6 +11,14 @@ from assets.models import Kind
 from telemetry.models import Reattribution
 from tests.factories import AcqBoardFactory, ReattributionFactory
 from tests.web.conftest import client_for
+
+
+def window_text(reattribution, site):
+    """The window of ``reattribution`` as the case pages show it, in the zone of the site the cases are on."""
+    start, end = (
+        at.astimezone(ZoneInfo(site.time_zone)) for at in (reattribution.changed_at, reattribution.window_end)
+    )
+    return f"readings from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}"
 
 
 def moved_board(site):
@@ -26,13 +35,14 @@ def moved_board(site):
 
 def test_both_cases_pages_say_a_reattribution_is_running_and_show_it_on_their_timelines(client, users, site):
     case_a, case_b, installation = moved_board(site)
-    ReattributionFactory(installation=installation, cases=[case_a.id, case_b.id])
+    reattribution = ReattributionFactory(installation=installation, cases=[case_a.id, case_b.id])
     client_for(client, users["manager"])
 
     for case in (case_a, case_b):
         html = client.get(reverse("web:case", args=[case.serial])).content.decode()
         assert "A late installation record is moving readings to or from this case" in html
         assert f"Re-attributing readings after a late record ({installation})" in html
+        assert window_text(reattribution, site) in html
 
     untouched = site.test_cases[(1, 3)]
     html = client.get(reverse("web:case", args=[untouched.serial])).content.decode()
@@ -41,7 +51,7 @@ def test_both_cases_pages_say_a_reattribution_is_running_and_show_it_on_their_ti
 
 def test_a_finished_reattribution_shows_what_moved_where_on_both_timelines(client, users, site):
     case_a, case_b, installation = moved_board(site)
-    ReattributionFactory(
+    reattribution = ReattributionFactory(
         installation=installation,
         cases=[case_a.id, case_b.id],
         status=Reattribution.Status.DONE,
@@ -61,6 +71,8 @@ def test_a_finished_reattribution_shows_what_moved_where_on_both_timelines(clien
         assert f"2,040 moved from case {case_a.serial} to case {case_b.serial}" in entry.detail
         assert f"3 of case {case_a.serial} quarantined" in entry.detail
         assert "discrepancies: 1 resolved, 0 opened" in entry.detail
+        assert entry.window == (reattribution.changed_at, reattribution.window_end)
+        assert f'<span class="detail">{window_text(reattribution, site)}</span>' in html
 
 
 def test_reattributions_are_read_only_in_the_admin(client, users, site):
