@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from assets.models import Kind
 from telemetry.models import IngestBatch
@@ -45,6 +46,21 @@ def test_a_payload_is_landed_byte_for_byte_and_answered_202_with_the_batch_id(cl
     batch = IngestBatch.objects.get(id=response.json()["batch"])
     assert bytes(batch.payload) == body
     assert (batch.status, batch.site_id, batch.source) == ("pending", site.id, "http")
+
+
+def test_a_landed_body_is_kept_compressed_with_lz4(client, site, token):
+    samples = [json.loads(site_sample(site, ago(minutes=m)))["datasets"][0] for m in range(1, 30)]
+    body = envelope(*samples)  # large enough to be compressed at all (over 2 kB)
+
+    response = post(client, body, token)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(payload) FROM telemetry_ingestbatch WHERE id = %s",
+            [response.json()["batch"]],
+        )
+        assert cursor.fetchone() == ("lz4",)
+    assert bytes(IngestBatch.objects.get(id=response.json()["batch"]).payload) == body
 
 
 def test_only_a_hash_of_the_token_is_stored(site):
