@@ -215,7 +215,7 @@ def test_field_engineer_walks_install_swap_board_and_wrong_inputs(walk, field_wo
     assert component_in_position_at(position=site.test_docks[(1, 4)]).serial == "0901"
 
     walk.goto(reverse("web:field-position", args=[site.test_docks[(1, 2)].pk]))
-    page.get_by_role("link", name=re.compile("^(Swap|Replace)")).first.click()
+    page.get_by_role("link", name="Swap", exact=True).first.click()
     walk.step("swap-form")
     change_and_confirm(walk, serial="0902", removed_status="faulty", reason="Cell 4 weak")
     expect(page.get_by_role("heading", name="Done")).to_be_visible()
@@ -226,7 +226,7 @@ def test_field_engineer_walks_install_swap_board_and_wrong_inputs(walk, field_wo
 
     walk.goto(reverse("web:field-position", args=[site.test_docks[(1, 2)].pk]))
     board_row = page.locator(".parts li", has_text="Acquisition board").first
-    board_row.get_by_role("link", name=re.compile("^(Swap|Replace)")).click()
+    board_row.get_by_role("link", name="Swap", exact=True).click()
     walk.step("board-form")
     change_and_confirm(walk, serial="A-9001", removed_status="faulty", reason="Board fault")
     expect(page.get_by_role("heading", name="Done")).to_be_visible()
