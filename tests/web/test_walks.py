@@ -28,6 +28,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 PHONE = 375
+# Whether the chart at a selector draws its "No data in this range" title, not data (static/js/charts.js).
+CHART_IS_EMPTY = (
+    "selector => echarts.getInstanceByDom(document.querySelector(selector)).getOption().title[0].show"
+)
 
 
 @dataclass
@@ -116,6 +120,8 @@ def test_manager_walks_fleet_site_case_alarms_discrepancies_api_docs_and_search(
     walk.step("site")
     walk.page.get_by_text("7d", exact=True).click()  # a week, of which the site has half an hour
     expect(walk.page.locator("#chart-source")).to_contain_text("No data before")
+    # The chart draws the week's rollups, not its "No data in this range" title.
+    assert walk.page.evaluate(CHART_IS_EMPTY, "#chart-volts") is False
     walk.page.locator("#charts").scroll_into_view_if_needed()
     walk.step("site-7d")
 
