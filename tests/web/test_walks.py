@@ -247,6 +247,11 @@ def test_warehouse_walks_home_receive_and_assemble(walk):
     parts = case_parts()
     page = walk.page
     walk.log_in("wh")
+    stock_card = page.locator("section.card", has=page.get_by_role("heading", name="Stock", exact=True))
+    stock = stock_card.locator(".table-wrap")
+    expect(stock.get_by_role("columnheader", name="In repair")).to_be_visible()
+    # The whole table in its card, at 1366 px and on a phone: no scrolling within it.
+    assert stock.evaluate("wrap => wrap.scrollWidth <= wrap.clientWidth")
     walk.step("home")
 
     walk.goto(reverse("admin:assets_component_receive"))
