@@ -34,7 +34,8 @@ SERIALS_HELP = (
 
 
 def date_input():
-    """The browser's date picker; the value it sends is YYYY-MM-DD."""
+    """The browser's date picker, shown in the user's own date format: no format hint beside it, which would
+    contradict the picker. The value it sends is YYYY-MM-DD."""
     return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
@@ -74,10 +75,10 @@ class ReceiveShipmentForm(forms.Form):
     supplier = forms.CharField(max_length=100, required=False)
     purchase_order = forms.CharField(label="Purchase order", max_length=64, required=False)
     received_on = forms.DateField(
-        required=False, widget=date_input(), help_text="YYYY-MM-DD. Default: today."
+        required=False, widget=date_input(), help_text="Default: today."
     )
     cost = forms.DecimalField(max_digits=12, decimal_places=2, required=False, help_text="Per component.")
-    warranty_end = forms.DateField(required=False, widget=date_input(), help_text="YYYY-MM-DD.")
+    warranty_end = forms.DateField(required=False, widget=date_input())
     batch = forms.CharField(label="Batch / lot", max_length=64, required=False)
     dock_count = forms.IntegerField(required=False, help_text="Docks on each busbar: 4-12.")
     controller_type = forms.ChoiceField(choices=[("", "---------"), *ControllerType.choices], required=False)

@@ -69,7 +69,7 @@ class ReceiptForm(ReceivingLocationMixin, forms.Form):
     """The serials of one delivery on a line; the busbar and controller fields only for those kinds."""
 
     received_on = forms.DateField(
-        required=False, widget=date_input(), help_text="YYYY-MM-DD. Default: today."
+        required=False, widget=date_input(), help_text="Default: today."
     )
     serials_text = forms.CharField(
         label="Serials",
@@ -156,7 +156,7 @@ class RepairSendForm(forms.ModelForm):
         model = Repair
         fields = ["component", "supplier", "rma_number", "sent_on", "note"]
         widgets = {"sent_on": date_input()}
-        help_texts = {"sent_on": "YYYY-MM-DD. Default: today."}
+        help_texts = {"sent_on": "Default: today."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -167,7 +167,7 @@ class RepairSendForm(forms.ModelForm):
 class RepairReturnForm(forms.Form):
     outcome = forms.ChoiceField(choices=Repair.Outcome.choices, widget=forms.RadioSelect)
     returned_on = forms.DateField(
-        required=False, widget=date_input(), help_text="YYYY-MM-DD. Default: today."
+        required=False, widget=date_input(), help_text="Default: today."
     )
     location = forms.ModelChoiceField(
         queryset=StockLocation.objects.select_related("warehouse", "site"),

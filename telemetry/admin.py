@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
+from django.utils.translation import ngettext
 
 from pms_site.admin import ReadOnlyAdmin, StorableTimeLookupsMixin
 from telemetry import services, tokens
@@ -56,7 +57,12 @@ class IngestBatchAdmin(ReadOnlyAdmin):
         failed = list(queryset.filter(status=IngestBatch.Status.FAILED))
         for batch in failed:
             services.batch_retry(batch=batch)
-        self.message_user(request, f"Queued {len(failed)} failed batches again.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Queued %d failed batch again.", "Queued %d failed batches again.", len(failed))
+            % len(failed),
+            messages.SUCCESS,
+        )
 
     def has_retry_permission(self, request):
         return request.user.has_perm("telemetry.change_ingestbatch")
@@ -75,9 +81,12 @@ class QuarantinedRecordAdmin(ReadOnlyAdmin):
     )
     def replay(self, request, queryset):
         outcome = services.quarantine_replay(records=queryset.filter(resolved=False).select_related("batch"))
+        stored = ngettext(
+            "%d record stored or already present", "%d records stored or already present", outcome.resolved
+        )
         self.message_user(
             request,
-            f"{outcome.resolved} records stored or already present; "
+            f"{stored % outcome.resolved}; "
             f"{outcome.still_quarantined} still quarantined (see their reasons).",
             messages.SUCCESS if not outcome.still_quarantined else messages.WARNING,
         )
@@ -107,7 +116,11 @@ class DiscrepancyAdmin(StorableTimeLookupsMixin, admin.ModelAdmin):
     @admin.action(description="Mark the selected discrepancies resolved", permissions=["change"])
     def resolve(self, request, queryset):
         count = services.discrepancies_resolve(discrepancies=queryset, user=request.user)
-        self.message_user(request, f"Resolved {count} discrepancies.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Resolved %d discrepancy.", "Resolved %d discrepancies.", count) % count,
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Reattribution)
@@ -173,7 +186,11 @@ class GatewayTokenAdmin(StorableTimeLookupsMixin, admin.ModelAdmin):
         revoked = list(queryset.filter(revoked_at__isnull=True))
         for token in revoked:
             tokens.gateway_token_revoke(token=token)
-        self.message_user(request, f"Revoked {len(revoked)} tokens.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Revoked %d token.", "Revoked %d tokens.", len(revoked)) % len(revoked),
+            messages.SUCCESS,
+        )
 
     @admin.action(description="Rotate (keep the old one working for 1 hour)", permissions=["change"])
     def rotate(self, request, queryset):

@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from playwright.sync_api import sync_playwright
 
 from pms_site.celery import app as celery_app
 from telemetry.models import Discrepancy
+from telemetry.rollups import refresh_all_rollups
 from tests.alarms.helpers import raised_alarm
 from tests.factories import CaseFactory, UserFactory, build_site
 from tests.web.conftest import add_mppt, add_readings
@@ -47,12 +49,14 @@ def is_local(url):
 @pytest.fixture
 def world(db):
     """A monitored site for the browser walks: readings, an MPPT, an alarm and a discrepancy, and the users
-    mgr (Manager) and eng (Field engineer)."""
+    mgr (Manager) and eng (Field engineer). The readings' rollups are refreshed, as ingest would, so that the
+    charts over 7 d or longer (drawn from rollups) show them."""
     site = build_site(cabinets=1, docks=4, pms_id="PMS-31-001", name="Policy Site")
-    add_readings(site, minutes=30, step_seconds=60, weak_cell=3)
-    add_mppt(site, minutes=30)
-    case = site.test_cases[(1, 1)]
     now = timezone.now()
+    add_readings(site, minutes=30, step_seconds=60, end=now, weak_cell=3)
+    add_mppt(site, minutes=30, end=now)
+    refresh_all_rollups(start=now - timedelta(minutes=30), end=now + timedelta(seconds=1))
+    case = site.test_cases[(1, 1)]
     Discrepancy.objects.create(
         case=CaseFactory(),
         kind=Discrepancy.Kind.OTHER_SITE,

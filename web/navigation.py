@@ -30,6 +30,8 @@ NAVIGATION = [
     NavEntry("Admin", "admin:index", frozenset({WAREHOUSE})),
     # Every role reads the API (each holds the view permissions); the docs are its entry point.
     NavEntry("API docs", "api-docs", frozenset({MANAGER, FIELD_ENGINEER, WAREHOUSE})),
+    # The same schema as one readable reference (ReDoc), beside the docs' try-it-out page.
+    NavEntry("API reference", "api-redoc", frozenset({MANAGER, FIELD_ENGINEER, WAREHOUSE})),
 ]
 
 

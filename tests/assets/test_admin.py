@@ -442,7 +442,8 @@ def test_receiving_starts_with_the_kind_and_then_shows_only_its_fields(client, w
     assert "controller_type" in controller_form.context["form"].fields
     page = case_form.content.decode()
     assert 'type="date" name="received_on"' in page
-    assert "YYYY-MM-DD. Default: today." in page
+    # The picker shows the user's own date format: no hint that contradicts it.
+    assert "Default: today." in page and "YYYY-MM-DD" not in page
 
 
 @pytest.mark.parametrize(

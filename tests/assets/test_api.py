@@ -380,9 +380,10 @@ def test_openapi_schema_and_docs_are_served(api):
     assert schema.status_code == 200
     assert "/api/v1/installations/swap/" in schema.content.decode()
     assert api.get("/api/docs/").status_code == 200
+    assert api.get("/api/redoc/").status_code == 200
 
 
-@pytest.mark.parametrize("url", ["/api/schema/", "/api/docs/"])
+@pytest.mark.parametrize("url", ["/api/schema/", "/api/docs/", "/api/redoc/"])
 def test_openapi_schema_and_docs_need_a_login(url):
     assert APIClient().get(url).status_code == 401
 

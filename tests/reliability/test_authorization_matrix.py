@@ -241,6 +241,7 @@ PAGES = {
     # The API: reads need the model's view permission, writes the permissions of the service they call.
     "api/schema/": ("/api/schema/", STAFF, STAFF),
     "api/docs/": ("/api/docs/", STAFF, STAFF),
+    "api/redoc/": ("/api/redoc/", STAFF, STAFF),
     "api/v1/": ("/api/v1/", STAFF, STAFF),
     "api/v1/<drf_format_suffix:format>": ("/api/v1/.json", STAFF, STAFF),
     "api/v1/ingest/": ("/api/v1/ingest/", GATEWAY, GATEWAY),

@@ -157,5 +157,5 @@ def test_the_admin_revokes_at_once(admin_client, client, site):
         "/admin/telemetry/gatewaytoken/", {"action": "revoke", "_selected_action": [token.pk]}, follow=True
     )
 
-    assert "Revoked 1 tokens." in response.content.decode()
+    assert "Revoked 1 token." in response.content.decode()
     assert post(client, site, raw_token).status_code == 401

@@ -34,6 +34,7 @@ def manager_pages(world):
         "admin-case": f"/admin/assets/case/{case.pk}/change/",
         "admin-history": f"/admin/assets/case/{case.pk}/history/",
         "api-docs": "/api/docs/",
+        "api-redoc": "/api/redoc/",
         "api-schema": "/api/schema/?format=json",
         "api": "/api/v1/sites/",
     }
@@ -84,6 +85,8 @@ def test_main_pages_work_under_the_policy_without_a_violation(
             expect(page.locator("#chart-volts canvas").first).to_be_visible()
         if name == "api-docs":  # Swagger UI, vendored, draws the operations
             expect(page.locator(".opblock").first).to_be_visible()
+        if name == "api-redoc":  # ReDoc, vendored, draws the operations
+            expect(page.locator("[data-section-id^='operation/']").first).to_be_visible()
         # The schema is one long JSON text: its first screen is enough.
         full_page = name != "api-schema"
         page.screenshot(path=str(ARTIFACTS / f"csp-{username}-{name}-{width}.png"), full_page=full_page)

@@ -76,7 +76,7 @@ def test_the_replay_command_and_admin_action_resolve_what_they_can(admin_client)
         follow=True,
     )
     assert response.status_code == 200
-    assert "1 records stored or already present" in response.content.decode()
+    assert "1 record stored or already present;" in response.content.decode()
     record.refresh_from_db()
     assert record.resolved
 
@@ -219,7 +219,7 @@ def test_the_admin_resolves_the_selected_open_discrepancies_naming_who_and_when(
         follow=True,
     )
 
-    assert "Resolved 1 discrepancies." in response.content.decode()
+    assert "Resolved 1 discrepancy." in response.content.decode()
     discrepancy.refresh_from_db()
     assert discrepancy.status == Discrepancy.Status.RESOLVED
     assert discrepancy.resolved_by.username == "admin" and discrepancy.resolved_at is not None

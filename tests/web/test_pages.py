@@ -351,7 +351,7 @@ def test_series_and_pages_say_where_data_begins(client, users, site):
         assert data["data_start"] == first_hour.timestamp() * 1000 > data["start"]
     page = client.get(reverse("web:site", args=[site.pk])).content.decode()
     with timezone.override(site.time_zone):
-        assert f"Readings from {timezone.localtime(first_hour):%-d %b %Y %H:%M} on." in page
+        assert f"Readings from {timezone.localtime(first_hour):%Y-%m-%d %H:%M} on." in page
 
 
 def test_series_rejects_a_bad_custom_range_with_field_messages(client, users, site):
@@ -575,8 +575,8 @@ def test_the_case_timeline_is_in_the_order_things_happened_and_a_late_record_sho
     html = response.content.decode()
     zone = ZoneInfo(site.time_zone)
     assert (
-        f"happened {installed.at.astimezone(zone):%-d %b %H:%M}, "
-        f"recorded {installed.recorded_at.astimezone(zone):%-d %b %H:%M} "
+        f"happened {installed.at.astimezone(zone):%Y-%m-%d %H:%M}, "
+        f"recorded {installed.recorded_at.astimezone(zone):%Y-%m-%d %H:%M} "
         f"by {engineer.username}"
     ) in html
 

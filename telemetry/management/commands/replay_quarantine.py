@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.utils.translation import ngettext
 
 from telemetry import services
 from telemetry.models import DatasetKind, QuarantinedRecord
@@ -32,10 +33,10 @@ class Command(BaseCommand):
             for reason, count in outcome.reasons.most_common(REASONS_SHOWN):
                 self.stdout.write(f"  {count}: {reason}")
             if len(outcome.reasons) > REASONS_SHOWN:
-                self.stdout.write(
-                    f"  ... and {len(outcome.reasons) - REASONS_SHOWN} other reasons (see the admin)"
-                )
-        self.stdout.write(
-            f"{outcome.resolved} records stored or already present; "
-            f"{outcome.still_quarantined} still quarantined."
+                others = len(outcome.reasons) - REASONS_SHOWN
+                reasons = ngettext("%d other reason", "%d other reasons", others) % others
+                self.stdout.write(f"  ... and {reasons} (see the admin)")
+        stored = ngettext(
+            "%d record stored or already present", "%d records stored or already present", outcome.resolved
         )
+        self.stdout.write(f"{stored % outcome.resolved}; {outcome.still_quarantined} still quarantined.")
