@@ -6,6 +6,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -60,7 +61,7 @@ def batch_process(*, batch_id: uuid.UUID | str, companions: int = 0) -> list[Pro
 
 def _batch_process_started(batch_id, companions):
     with transaction.atomic():
-        locked = IngestBatch.objects.select_for_update(of=("self",)).select_related("site")
+        locked = IngestBatch.objects.select_for_update(of=("self",)).select_related("site").defer("payload")
         batch = locked.get(id=batch_id)
         if batch.status != IngestBatch.Status.PROCESSING:
             return []  # finished by a worker that started it too, before this one got the lock
@@ -71,6 +72,7 @@ def _batch_process_started(batch_id, companions):
         # In order of arrival: of a reading sent twice, the copy that came first is the one stored (the
         # staging path inserts in the order the lines were sent).
         batches.sort(key=lambda batch: batch.received_at)
+        _payloads_load(batches)
         # The commit does not wait for the WAL to reach the disk: the stored readings and the batch's outcome
         # are one transaction, so a crash of PostgreSQL that loses it loses both, and the batch, left
         # "processing", is stored again by the sweep. The raw body's landing is a synchronous commit, before
@@ -95,6 +97,25 @@ def _batch_process_started(batch_id, companions):
             _error_text(group_error),
         )
         return [processed for batch in batches for processed in _batch_ingest_alone(batch)]
+
+
+def _payloads_load(batches):
+    """Set the landed body of each of ``batches``, read in binary: as text, PostgreSQL would write it out in
+    hex for Python to read back (measured on an 11 MB body: 14 ms in binary, 71 as text)."""
+    # Django's cursors bind on the client, which has no binary results: a plain psycopg cursor does. Not
+    # prepared, as PgBouncer's transaction mode would not keep a prepared statement (DATABASE_POOL).
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor, connection.wrap_database_errors:
+        payloads = dict(
+            cursor.execute(
+                "SELECT id, payload FROM telemetry_ingestbatch WHERE id = ANY(%s)",
+                [[batch.id for batch in batches]],
+                binary=True,
+                prepare=False,
+            ).fetchall()
+        )
+    for batch in batches:
+        batch.payload = payloads[batch.id]
 
 
 def _batch_release(batch_id, error):
