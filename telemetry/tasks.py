@@ -1,3 +1,5 @@
+import time
+
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
@@ -5,6 +7,8 @@ from django.utils import timezone
 from telemetry import queue, selectors, services
 from telemetry.models import IngestBatch, WorkerHeartbeat
 from telemetry.signals import batches_stored
+
+MAX_REATTRIBUTION_REST_S = 5
 
 
 @shared_task(name="telemetry.worker_heartbeat", ignore_result=True)
@@ -63,7 +67,14 @@ def requeue_stale_batches():
     ignore_result=True,
 )
 def reattribute_readings(reattribution_id):
-    """One step of a re-attribution (telemetry/reattribution.py), then the next in a message of its own, so
-    the ingest tasks waiting meanwhile run between the chunks."""
-    if services.reattribution_step(reattribution_id=reattribution_id):
+    """One step of a re-attribution (telemetry/reattribution.py), then the next in a message of its own.
+
+    The step is followed by a rest in proportion to it (REATTRIBUTION_REST_RATIO), taken in this process, so
+    that the process does no other such work meanwhile (a swap queues two re-attributions at once: a rest
+    between one's messages would go to the other's steps), and ingest keeps most of the database while a
+    month of readings moves."""
+    began = time.monotonic()
+    more = services.reattribution_step(reattribution_id=reattribution_id)
+    time.sleep(min((time.monotonic() - began) * settings.REATTRIBUTION_REST_RATIO, MAX_REATTRIBUTION_REST_S))
+    if more:
         reattribute_readings.delay(reattribution_id)
