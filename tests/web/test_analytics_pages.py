@@ -2,7 +2,9 @@
 "needs attention" list with its actions and CSV export."""
 
 import csv
+import html
 import io
+import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -77,18 +79,22 @@ def test_the_attention_list_offers_a_swap_and_a_repair_and_shows_the_warranty(cl
     assert f">{healthy.serial}<" not in page
 
 
-def test_plan_a_swap_opens_the_field_form_prefilled(client, users, site, analysed):
-    position = Installation.objects.get(component=analysed, removed_at=None).position_id
+def test_plan_a_swap_and_send_for_repair_open_their_field_forms_prefilled(client, users, site, analysed):
+    client_for(client, users["manager"])
+    page = client.get(reverse("web:attention")).content.decode()
+    links = dict(
+        (label, html.unescape(href))
+        for href, label in re.findall(r'<a[^>]* href="([^"]+)"[^>]*>(Plan a swap|Send for repair)</a>', page)
+    )
     client_for(client, users["field"])
 
-    url = (
-        reverse("web:field-change", args=[position, "remove"])
-        + "?reason=Repair%3A+cell+7&removed_status=in_repair"
-    )
-    form = client.get(url).content.decode()
+    swap_form = client.get(links["Plan a swap"]).content.decode()
+    repair_form = client.get(links["Send for repair"]).content.decode()
 
-    assert 'value="Repair: cell 7"' in form
-    assert '<option value="in_repair" selected>' in form
+    assert "<h1>Swap at" in swap_form
+    assert 'value="Health: cell 7 sits 45 mV below the pack median under load"' in swap_form
+    assert 'value="Repair: cell 7 sits 45 mV below the pack median under load"' in repair_form
+    assert '<option value="in_repair" selected>' in repair_form
 
 
 def test_the_attention_list_exports_as_csv(client, users, site, analysed):
