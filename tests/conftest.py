@@ -11,6 +11,7 @@ from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
+from analytics.services import analytics_refresh
 from pms_site.celery import app as celery_app
 from telemetry.models import Discrepancy
 from telemetry.rollups import refresh_all_rollups
@@ -56,6 +57,9 @@ def world(db):
     add_readings(site, minutes=30, step_seconds=60, end=now, weak_cell=3)
     add_mppt(site, minutes=30, end=now)
     refresh_all_rollups(start=now - timedelta(minutes=30), end=now + timedelta(seconds=1))
+    # Here rather than by a worker, which a walk may or may not have running beside it: the energy tables and
+    # the health panel are then on the pages at both widths.
+    analytics_refresh(start=now - timedelta(minutes=30), end=now + timedelta(seconds=1))
     case = site.test_cases[(1, 1)]
     Discrepancy.objects.create(
         case=CaseFactory(),
