@@ -91,7 +91,7 @@ def test_ingest_file_stores_json_lines_and_reports_counts_and_progress(tmp_path,
     call_command("ingest_file", str(path), stdout=out, stderr=io.StringIO())
 
     assert (
-        "4 payloads: 12 readings stored, 4 duplicates, 0 quarantined, 0 payloads rejected." in out.getvalue()
+        "4 payloads: 12 readings stored, 4 duplicates, 0 quarantined, 0 rejected." in out.getvalue()
     )
     # Off a terminal, progress is a plain line per tenth of the work.
     assert capsys.readouterr().err.splitlines()[-1].startswith("Ingest: 4 of 4 payloads (100%)")
@@ -108,7 +108,7 @@ def test_ingest_file_refuses_a_line_whose_keys_repeat_which_the_endpoint_would_h
     path.write_bytes(repeated + b"\n" + sample + b"\n")
     errors = io.StringIO()
 
-    with pytest.raises(CommandError, match="1 payloads were rejected"):
+    with pytest.raises(CommandError, match="1 payload rejected; see the messages above"):
         call_command("ingest_file", str(path), stdout=io.StringIO(), stderr=errors)
 
     assert "body: the key 'datasets' is given 2 times; give it once" in errors.getvalue()
@@ -160,7 +160,7 @@ def test_ingest_file_reads_one_pretty_printed_envelope_from_stdin(monkeypatch):
     out = io.StringIO()
     call_command("ingest_file", "-", stdout=out)
 
-    assert "1 payloads: 4 readings stored" in out.getvalue()
+    assert "1 payload: 4 readings stored" in out.getvalue()
 
 
 def test_ingest_file_names_a_rejected_payload_and_fails(tmp_path):
@@ -168,7 +168,7 @@ def test_ingest_file_names_a_rejected_payload_and_fails(tmp_path):
     path.write_bytes(b'{"datasets": [{"pms": {"id": "P"}}]}')
     err = io.StringIO()
 
-    with pytest.raises(CommandError, match="1 payloads were rejected"):
+    with pytest.raises(CommandError, match="1 payload rejected; see the messages above"):
         call_command("ingest_file", str(path), stdout=io.StringIO(), stderr=err)
 
     assert "datasets[0]: object missing required field `data`" in err.getvalue()
