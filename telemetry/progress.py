@@ -1,4 +1,5 @@
-"""Progress of the long management commands (simulate, ingest_file, replay_quarantine), on and off a terminal.
+"""Progress of the long management commands (simulate, ingest_file, replay_quarantine), on and off a terminal,
+and the counts of their final lines.
 
 On a terminal, tqdm's bar. Off one (a log file, `make run`'s output, a pipe), a plain line at each tenth of
 the work, so a log shows how far a run got without a bar's carriage returns.
@@ -51,3 +52,8 @@ class Progress:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def counted(number: int, noun: str) -> str:
+    """ "1 payload", "2 payloads": a count for a command's final line."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

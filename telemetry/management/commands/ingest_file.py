@@ -6,7 +6,7 @@ from django.db import transaction
 
 from telemetry import services
 from telemetry.models import IngestBatch
-from telemetry.progress import Progress
+from telemetry.progress import Progress, counted
 from telemetry.rollups import minute_ranges, rollups_refresh_ranges
 
 
@@ -43,8 +43,8 @@ class Command(BaseCommand):
                     continue
                 totals.add(processed[0].result)
         self.stdout.write(
-            f"{_count(len(payloads), 'payload')}: {_count(totals.stored, 'reading')} stored, "
-            f"{_count(totals.duplicate, 'duplicate')}, {totals.quarantined} quarantined, {failed} rejected."
+            f"{counted(len(payloads), 'payload')}: {counted(totals.stored, 'reading')} stored, "
+            f"{counted(totals.duplicate, 'duplicate')}, {totals.quarantined} quarantined, {failed} rejected."
         )
         if totals.stored:
             # A backfill is older than beat's refresh reaches: its rollups are brought up to date here.
@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 f"Rollups refreshed from {totals.first:%Y-%m-%d %H:%M} to {totals.last:%Y-%m-%d %H:%M}."
             )
         if failed:
-            raise CommandError(f"{_count(failed, 'payload')} rejected; see the messages above.")
+            raise CommandError(f"{counted(failed, 'payload')} rejected; see the messages above.")
 
     @staticmethod
     def _payloads(data):
@@ -67,8 +67,3 @@ class Command(BaseCommand):
         except msgspec.DecodeError:
             return [stripped]  # the first line is not a whole JSON document: one envelope over many lines
         return lines
-
-
-def _count(number, noun):
-    """ "1 payload", "2 payloads"."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"

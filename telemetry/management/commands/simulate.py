@@ -14,7 +14,7 @@ from django.utils import timezone
 from assets.models import Site
 from telemetry.faults import Fault, FaultPlan, Gap
 from telemetry.models import GatewayToken
-from telemetry.progress import Progress
+from telemetry.progress import Progress, counted
 from telemetry.rollups import refresh_all_rollups
 from telemetry.selectors import pack_reading_gaps
 from telemetry.services import gateway_token_create, hash_token, ingest_payload
@@ -130,8 +130,8 @@ class Command(BaseCommand):
         self.stderr.write(f"Backfill: refreshing the rollups from {rollup_start:%Y-%m-%d %H:%M} UTC...")
         refresh_all_rollups(start=rollup_start, end=end)
         self.stdout.write(
-            f"Backfill: {stored} readings stored, {duplicates} duplicates, {quarantined} quarantined; "
-            f"rollups refreshed from {rollup_start:%Y-%m-%d %H:%M} UTC."
+            f"Backfill: {counted(stored, 'reading')} stored, {counted(duplicates, 'duplicate')}, "
+            f"{quarantined} quarantined; rollups refreshed from {rollup_start:%Y-%m-%d %H:%M} UTC."
         )
 
     def live(self, simulator, url):
