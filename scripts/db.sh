@@ -390,16 +390,34 @@ replica_running() { [[ -f $REPLICA_DATA/PG_VERSION ]] && as_pg "$PGBIN/pg_ctl" s
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Without PMS_PG_REPLICA_PORT: the first free port after the cluster's. Another server may hold the usual one,
-# e.g. a replica of another checkout of this project on the same machine.
-choose_replica_port() {
-    [[ -z ${PMS_PG_REPLICA_PORT:-} ]] || return 0
-    local port=$((PORT + 1))
-    while port_in_use "$port"; do
-        port=$((port + 1))
-        ((port <= PORT + 100 && port <= 65535)) || die "no free port for the replica after $PORT; set PMS_PG_REPLICA_PORT"
+# Starts the replica on PMS_PG_REPLICA_PORT, or else on the first port after the cluster's that it can bind. A
+# port with a server listening is skipped (e.g. a replica of another checkout on this machine); one the start
+# still finds taken is given up for the next: these ports lie in the range the system hands out to the local
+# ends of client connections, which no connection test sees.
+start_replica_on_a_free_port() {
+    local port=${PMS_PG_REPLICA_PORT:-$((PORT + 1))} last=$((PORT + 100)) log=$LOG_DIR/replica.log logged
+    [[ -z ${PMS_PG_REPLICA_PORT:-} ]] || last=$port
+    for (( ; port <= last && port <= 65535; port++)); do
+        if [[ -z ${PMS_PG_REPLICA_PORT:-} ]] && port_in_use "$port"; then
+            continue
+        fi
+        printf '%s\n' "# written by scripts/db.sh replica start" "listen_addresses = '127.0.0.1'" \
+            "port = $port" "unix_socket_directories = '${SOCK_DIR//\'/\'\'}'" \
+            | as_pg tee "$REPLICA_DATA/pms-runtime.conf" >/dev/null
+        logged=$(stat -c %s "$log" 2>/dev/null || echo 0)
+        say "starting the replica on 127.0.0.1:$port (log: $log)"
+        if as_pg "$PGBIN/pg_ctl" start -D "$REPLICA_DATA" -l "$log" -w -t 60 >/dev/null 2>&1; then
+            REPLICA_PORT=$port
+            return 0
+        fi
+        if ! tail -c +$((logged + 1)) "$log" | grep -q 'Address already in use'; then
+            tail -n 20 "$log" >&2
+            die "the replica did not start; log: $log"
+        fi
+        say "port $port is taken after all; trying the next"
     done
-    REPLICA_PORT=$port
+    [[ -z ${PMS_PG_REPLICA_PORT:-} ]] || die "port $PMS_PG_REPLICA_PORT (PMS_PG_REPLICA_PORT) is taken"
+    die "no free port for the replica from $((PORT + 1)) to $last; set PMS_PG_REPLICA_PORT"
 }
 
 cmd_replica_start() {
@@ -424,13 +442,7 @@ cmd_replica_start() {
             "# Long page reads are not cancelled by the primary's vacuum, which keeps the rows they see." \
             "hot_standby_feedback = on" | as_pg tee -a "$REPLICA_DATA/postgresql.conf" >/dev/null
     fi
-    choose_replica_port
-    printf '%s\n' "# written by scripts/db.sh replica start" "listen_addresses = '127.0.0.1'" \
-        "port = $REPLICA_PORT" "unix_socket_directories = '${SOCK_DIR//\'/\'\'}'" \
-        | as_pg tee "$REPLICA_DATA/pms-runtime.conf" >/dev/null
-    say "starting the replica on 127.0.0.1:$REPLICA_PORT (log: $LOG_DIR/replica.log)"
-    as_pg "$PGBIN/pg_ctl" start -D "$REPLICA_DATA" -l "$LOG_DIR/replica.log" -w -t 60 >/dev/null \
-        || { tail -n 20 "$LOG_DIR/replica.log" >&2; die "the replica did not start; log: $LOG_DIR/replica.log"; }
+    start_replica_on_a_free_port
     say "replica is running on 127.0.0.1:$REPLICA_PORT, streaming from 127.0.0.1:$PORT"
 }
 
