@@ -376,8 +376,9 @@ INGEST_MAX_ATTEMPTS = 10
 # Beat's "reattribution-sweep" queues again a running re-attribution that has not moved on for this long (its
 # message was lost: broker restarted, worker killed); a step is idempotent, so a duplicate costs nothing.
 REATTRIBUTION_SWEEP_AFTER = timedelta(seconds=int(os.environ.get("REATTRIBUTION_SWEEP_AFTER_S", "120")))
-# After each step of a re-attribution, the next waits this many times as long as the step took: the database
-# then spends at most 1 / (1 + ratio) of the time on it, and ingest the rest (bench reattribution).
+# After each step of a re-attribution, its worker process rests this many times as long as the step took
+# before the next: the database then spends at most 1 / (1 + ratio) of the time on it, and ingest the rest
+# (bench reattribution).
 REATTRIBUTION_REST_RATIO = float(os.environ.get("REATTRIBUTION_REST_RATIO", "1"))
 INGEST_RETRY_BACKOFF_MAX = 20
 # A worker takes up to this many other waiting batches with the one its task names, in one transaction: at

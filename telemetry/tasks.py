@@ -74,7 +74,7 @@ def reattribute_readings(reattribution_id):
     between one's messages would go to the other's steps), and ingest keeps most of the database while a
     month of readings moves."""
     began = time.monotonic()
-    more = services.reattribution_step(reattribution_id=reattribution_id)
-    time.sleep(min((time.monotonic() - began) * settings.REATTRIBUTION_REST_RATIO, MAX_REATTRIBUTION_REST_S))
-    if more:
+    if services.reattribution_step(reattribution_id=reattribution_id):
+        rest = (time.monotonic() - began) * settings.REATTRIBUTION_REST_RATIO
+        time.sleep(min(rest, MAX_REATTRIBUTION_REST_S))
         reattribute_readings.delay(reattribution_id)
